@@ -1,0 +1,68 @@
+import Common
+
+/// A subscription's calendar of billing periods. Every boundary is computed from the
+/// anchor, never from the previous period, so that a month without the anchor's day
+/// (Feb 28 after Jan 31) does not shift the periods after it (Mar 31 again).
+public struct BillingSchedule: Equatable, Sendable {
+    public var anchor: Timestamp
+    public var interval: BillingInterval
+
+    public init(anchor: Timestamp, interval: BillingInterval) {
+        self.anchor = anchor
+        self.interval = interval
+    }
+
+    /// The start of period `index` (period 0 starts at the anchor). Months and years keep
+    /// the anchor's day when the target month has it and clamp to its last day otherwise;
+    /// the time of day is always the anchor's.
+    public func boundary(_ index: Int) -> Timestamp {
+        switch interval.unit {
+        case .day: return anchor.adding(seconds: Int64(index * interval.count) * 86_400)
+        case .week: return anchor.adding(seconds: Int64(index * interval.count) * 7 * 86_400)
+        case .month: return addingMonths(index * interval.count)
+        case .year: return addingMonths(index * interval.count * 12)
+        }
+    }
+
+    private func addingMonths(_ months: Int) -> Timestamp {
+        var civil = anchor.civil
+        let monthIndex = civil.year * 12 + (civil.month - 1) + months
+        civil.year = monthIndex >= 0 ? monthIndex / 12 : (monthIndex - 11) / 12
+        civil.month = monthIndex - civil.year * 12 + 1
+        civil.day = min(civil.day, CivilDateTime.daysInMonth(year: civil.year, month: civil.month))
+        return Timestamp(epochSeconds: civil.epochSeconds)
+    }
+
+    /// A half-open billing period `[start, end)` and its index in the schedule.
+    public struct Period: Equatable, Sendable {
+        public var index: Int
+        public var start: Timestamp
+        public var end: Timestamp
+
+        public var lengthSeconds: Int64 { end.epochSeconds - start.epochSeconds }
+    }
+
+    public func period(_ index: Int) -> Period {
+        Period(index: index, start: boundary(index), end: boundary(index + 1))
+    }
+
+    /// The period that contains `instant` (period 0 for instants before the anchor).
+    public func period(containing instant: Timestamp) -> Period {
+        guard instant > anchor else { return period(0) }
+        var index: Int
+        switch interval.unit {
+        case .day, .week:
+            let length = Int64(interval.count) * (interval.unit == .day ? 86_400 : 7 * 86_400)
+            index = Int((instant.epochSeconds - anchor.epochSeconds) / length)
+        case .month, .year:
+            let from = anchor.civil
+            let to = instant.civil
+            let months = (to.year - from.year) * 12 + (to.month - from.month)
+            let step = interval.count * (interval.unit == .year ? 12 : 1)
+            index = max(0, months / step)
+        }
+        while index > 0 && boundary(index) > instant { index -= 1 }
+        while boundary(index + 1) <= instant { index += 1 }
+        return period(index)
+    }
+}

@@ -1,0 +1,52 @@
+import Common
+import Postgres
+
+/// Someone who is billed. `currency` is set by the first subscription; `balanceCents` is
+/// credit (negative) or debt (positive) carried to the next invoice.
+public struct Customer: Equatable, Sendable {
+    public var id: ID<Customer>
+    public var email: String
+    public var name: String
+    public var metadata: [JSONMember]
+    public var currency: String?
+    public var balanceCents: Int64
+    public var createdAt: Timestamp
+
+    static let columns = "id, email, name, metadata, currency, balance_cents, created_at"
+
+    init(row: Row) {
+        id = row.required(row.id(0), column: 0)
+        email = row.required(row.string(1), column: 1)
+        name = row.required(row.string(2), column: 2)
+        metadata = Self.decodeMetadata(row.string(3) ?? "{}")
+        currency = row.string(4)
+        balanceCents = row.required(row.int64(5), column: 5)
+        createdAt = row.required(row.timestamp(6), column: 6)
+    }
+
+    static func decodeMetadata(_ text: String) -> [JSONMember] {
+        guard case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else { return [] }
+        return members
+    }
+
+    static func encodeMetadata(_ members: [JSONMember]) -> String {
+        var json = JSONWriter(capacity: 64)
+        json.value(JSONValue.object(members))
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+}
+
+extension Customer: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("id", id.description)
+        json.field("email", email)
+        json.field("name", name)
+        json.key("metadata")
+        json.value(JSONValue.object(metadata))
+        json.field("currency", currency)
+        json.field("balance_cents", balanceCents)
+        json.field("created_at", createdAt)
+        json.endObject()
+    }
+}

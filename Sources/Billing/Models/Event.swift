@@ -1,0 +1,47 @@
+import Common
+import Postgres
+
+/// A change, recorded in the same transaction as the change itself.
+public struct Event: Sendable {
+    public enum Kind: String, CaseIterable, Sendable {
+        case customerCreated = "customer.created"
+        case customerUpdated = "customer.updated"
+        case planCreated = "plan.created"
+        case planUpdated = "plan.updated"
+        case subscriptionCreated = "subscription.created"
+        case subscriptionUpdated = "subscription.updated"
+        case subscriptionCanceled = "subscription.canceled"
+        case subscriptionTrialEnded = "subscription.trial_ended"
+        case invoiceCreated = "invoice.created"
+        case invoicePaid = "invoice.paid"
+        case invoiceVoided = "invoice.voided"
+        case invoiceMarkedUncollectible = "invoice.marked_uncollectible"
+    }
+
+    public var id: ID<Event>
+    public var type: String
+    public var createdAt: Timestamp
+    /// The object after the change, as stored JSON text.
+    public var data: String
+
+    static let columns = "id, type, created_at, data"
+
+    init(row: Row) {
+        id = row.required(row.id(0), column: 0)
+        type = row.required(row.string(1), column: 1)
+        createdAt = row.required(row.timestamp(2), column: 2)
+        data = row.required(row.string(3), column: 3)
+    }
+}
+
+extension Event: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("id", id.description)
+        json.field("type", type)
+        json.field("created_at", createdAt)
+        json.key("data")
+        json.raw(data)
+        json.endObject()
+    }
+}

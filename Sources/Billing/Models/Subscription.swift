@@ -1,0 +1,70 @@
+import Common
+import Postgres
+
+/// A customer's subscription to a plan and where it stands in its billing calendar.
+public struct Subscription: Equatable, Sendable {
+    public enum Status: String, CaseIterable, Sendable {
+        case trialing, active, pastDue = "past_due", canceled
+
+        /// Statuses that count as the customer's one live subscription.
+        public var isLive: Bool { self != .canceled }
+    }
+
+    public var id: ID<Subscription>
+    public var customerID: ID<Customer>
+    public var planID: ID<Plan>
+    public var status: Status
+    public var startAt: Timestamp
+    public var billingCycleAnchor: Timestamp
+    public var currentPeriodStart: Timestamp
+    public var currentPeriodEnd: Timestamp
+    public var trialEnd: Timestamp?
+    public var cancelAtPeriodEnd: Bool
+    public var canceledAt: Timestamp?
+    public var endedAt: Timestamp?
+    public var cancellationReason: String?
+    public var createdAt: Timestamp
+
+    static let columns = """
+        id, customer_id, plan_id, status, start_at, billing_cycle_anchor, current_period_start, \
+        current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, created_at
+        """
+
+    init(row: Row) {
+        id = row.required(row.id(0), column: 0)
+        customerID = row.required(row.id(1), column: 1)
+        planID = row.required(row.id(2), column: 2)
+        status = row.required(row.string(3).flatMap(Status.init(rawValue:)), column: 3)
+        startAt = row.required(row.timestamp(4), column: 4)
+        billingCycleAnchor = row.required(row.timestamp(5), column: 5)
+        currentPeriodStart = row.required(row.timestamp(6), column: 6)
+        currentPeriodEnd = row.required(row.timestamp(7), column: 7)
+        trialEnd = row.timestamp(8)
+        cancelAtPeriodEnd = row.required(row.bool(9), column: 9)
+        canceledAt = row.timestamp(10)
+        endedAt = row.timestamp(11)
+        cancellationReason = row.string(12)
+        createdAt = row.required(row.timestamp(13), column: 13)
+    }
+}
+
+extension Subscription: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("id", id.description)
+        json.field("customer_id", customerID.description)
+        json.field("plan_id", planID.description)
+        json.field("status", status.rawValue)
+        json.field("start_at", startAt)
+        json.field("billing_cycle_anchor", billingCycleAnchor)
+        json.field("current_period_start", currentPeriodStart)
+        json.field("current_period_end", currentPeriodEnd)
+        json.field("trial_end", trialEnd)
+        json.field("cancel_at_period_end", cancelAtPeriodEnd)
+        json.field("canceled_at", canceledAt)
+        json.field("ended_at", endedAt)
+        json.field("cancellation_reason", cancellationReason)
+        json.field("created_at", createdAt)
+        json.endObject()
+    }
+}

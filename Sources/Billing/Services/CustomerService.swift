@@ -1,0 +1,102 @@
+import Common
+import Postgres
+
+/// Creates, reads and updates customers. Every write runs in the caller's transaction.
+public enum CustomerService {
+    public struct Create: Sendable {
+        public var email: String
+        public var name: String
+        public var metadata: [JSONMember]
+        public init(email: String, name: String, metadata: [JSONMember]) {
+            self.email = email
+            self.name = name
+            self.metadata = metadata
+        }
+    }
+
+    public struct Update: Sendable {
+        public var email: String?
+        public var name: String?
+        /// Merged into the existing metadata; a key set to "" is removed (as Stripe does).
+        public var metadata: [JSONMember]?
+        public init(email: String?, name: String?, metadata: [JSONMember]?) {
+            self.email = email
+            self.name = name
+            self.metadata = metadata
+        }
+    }
+
+    static let duplicateEmail = BillingError.conflict("a customer with this email already exists", slug: "email-taken")
+
+    public static func create(_ input: Create, now: Timestamp, on db: Connection) throws -> Customer {
+        let metadata = input.metadata.filter { !isEmptyString($0.value) }
+        let result = try mapUniqueViolation(to: duplicateEmail) {
+            try db.query(
+                """
+                INSERT INTO customers (id, email, name, metadata, created_at, updated_at) \
+                VALUES (\(ID<Customer>.generate()), \(input.email), \(input.name), \
+                \(Customer.encodeMetadata(metadata))::jsonb, \(now), \(now)) \
+                RETURNING \(unsafeSQL: Customer.columns)
+                """)
+        }
+        let customer = Customer(row: result[0])
+        try EventLog.append(.customerCreated, customer, at: now, on: db)
+        return customer
+    }
+
+    public static func get(_ id: ID<Customer>, on db: Connection) throws -> Customer {
+        let result = try db.query("SELECT \(unsafeSQL: Customer.columns) FROM customers WHERE id = \(id)")
+        guard let row = result.first else { throw BillingError.notFound("no such customer") }
+        return Customer(row: row)
+    }
+
+    /// Reads and locks the customer row until the transaction ends.
+    static func lock(_ id: ID<Customer>, on db: Connection) throws -> Customer {
+        let result = try db.query("SELECT \(unsafeSQL: Customer.columns) FROM customers WHERE id = \(id) FOR UPDATE")
+        guard let row = result.first else { throw BillingError.notFound("no such customer") }
+        return Customer(row: row)
+    }
+
+    public static func list(email: String?, page: PageRequest, on db: Connection) throws -> Page<Customer> {
+        var query = ListQuery(table: "customers", columns: Customer.columns)
+        query.filter("lower(email)", email?.lowercased())
+        return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: Customer.init(row:))
+    }
+
+    public static func update(_ id: ID<Customer>, _ input: Update, now: Timestamp, on db: Connection) throws -> Customer {
+        var customer = try lock(id, on: db)
+        if let email = input.email { customer.email = email }
+        if let name = input.name { customer.name = name }
+        if let patch = input.metadata {
+            for member in patch {
+                customer.metadata.removeAll { $0.key == member.key }
+                if !isEmptyString(member.value) { customer.metadata.append(member) }
+            }
+            guard customer.metadata.count <= 20 else {
+                throw BillingError.invalid(field: "metadata", message: "must have at most 20 keys after the update")
+            }
+        }
+        let result = try mapUniqueViolation(to: duplicateEmail) {
+            try db.query(
+                """
+                UPDATE customers SET email = \(customer.email), name = \(customer.name), \
+                metadata = \(Customer.encodeMetadata(customer.metadata))::jsonb, updated_at = \(now) \
+                WHERE id = \(id) RETURNING \(unsafeSQL: Customer.columns)
+                """)
+        }
+        customer = Customer(row: result[0])
+        try EventLog.append(.customerUpdated, customer, at: now, on: db)
+        return customer
+    }
+
+    private static func isEmptyString(_ value: JSONValue) -> Bool { value == .string("") }
+}
+
+/// Runs `body`, turning a unique violation into `conflict`.
+func mapUniqueViolation<T>(to conflict: BillingError, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as PostgresError where error.isUniqueViolation {
+        throw conflict
+    }
+}

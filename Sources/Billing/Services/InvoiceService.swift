@@ -1,0 +1,43 @@
+import Common
+import Postgres
+
+/// Reads invoices with their lines.
+public enum InvoiceService {
+    public static func get(_ id: ID<Invoice>, on db: Connection) throws -> Invoice {
+        let result = try db.query("SELECT \(unsafeSQL: Invoice.columns) FROM invoices WHERE id = \(id)")
+        guard let row = result.first else { throw BillingError.notFound("no such invoice") }
+        return try withLines([Invoice(row: row)], on: db)[0]
+    }
+
+    public static func list(
+        customerID: ID<Customer>?, subscriptionID: ID<Subscription>?, status: String?, page: PageRequest,
+        on db: Connection
+    ) throws -> Page<Invoice> {
+        var query = ListQuery(table: "invoices", columns: Invoice.columns)
+        query.filter("customer_id", customerID)
+        query.filter("subscription_id", subscriptionID)
+        query.filter("status", status)
+        var result = try query.run(on: db, page: page, cursor: { $0.id.description }, decode: { Invoice(row: $0) })
+        result.data = try withLines(result.data, on: db)
+        return result
+    }
+
+    /// Loads the lines of all `invoices` in one query.
+    static func withLines(_ invoices: [Invoice], on db: Connection) throws -> [Invoice] {
+        guard !invoices.isEmpty else { return invoices }
+        let ids = SQLArray(invoices.map(\.id))
+        let lines = try db.query(
+            """
+            SELECT \(unsafeSQL: InvoiceLine.columns) FROM invoice_lines WHERE invoice_id = ANY(\(ids)::uuid[]) \
+            ORDER BY invoice_id, position
+            """
+        ).rows.map(InvoiceLine.init(row:))
+        var byInvoice: [ID<Invoice>: [InvoiceLine]] = [:]
+        for line in lines { byInvoice[line.invoiceID, default: []].append(line) }
+        return invoices.map { invoice in
+            var invoice = invoice
+            invoice.lines = byInvoice[invoice.id] ?? []
+            return invoice
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Common
+import Postgres
+
+/// Starts subscriptions (with their first invoice, in one transaction) and reads them.
+public enum SubscriptionService {
+    public struct Create: Sendable {
+        public var customerID: ID<Customer>
+        public var planID: ID<Plan>
+        public var startAt: Timestamp?
+        public var trialDays: Int?
+        public init(customerID: ID<Customer>, planID: ID<Plan>, startAt: Timestamp?, trialDays: Int?) {
+            self.customerID = customerID
+            self.planID = planID
+            self.startAt = startAt
+            self.trialDays = trialDays
+        }
+    }
+
+    /// What a new subscription looks like before it is stored: pure, so it is unit-tested.
+    public struct Start: Equatable, Sendable {
+        public var status: Subscription.Status
+        public var anchor: Timestamp
+        public var trialEnd: Timestamp?
+        public var periodStart: Timestamp
+        public var periodEnd: Timestamp
+        public var lineKind: InvoiceLine.Kind
+        public var lineAmount: Int64
+
+        /// A trial runs `[start, start + trialDays)` and its invoice is 0; otherwise the first
+        /// period runs from `start` to the schedule's next boundary at the plan's price.
+        public init(start: Timestamp, trialDays: Int, interval: BillingInterval, amount: Int64) {
+            if trialDays > 0 {
+                let end = start.adding(seconds: Int64(trialDays) * 86_400)
+                self.init(
+                    status: .trialing, anchor: end, trialEnd: end, periodStart: start, periodEnd: end,
+                    lineKind: .trial, lineAmount: 0)
+            } else {
+                let period = BillingSchedule(anchor: start, interval: interval).period(0)
+                self.init(
+                    status: .active, anchor: start, trialEnd: nil, periodStart: period.start, periodEnd: period.end,
+                    lineKind: .subscription, lineAmount: amount)
+            }
+        }
+
+        init(
+            status: Subscription.Status, anchor: Timestamp, trialEnd: Timestamp?, periodStart: Timestamp,
+            periodEnd: Timestamp, lineKind: InvoiceLine.Kind, lineAmount: Int64
+        ) {
+            self.status = status
+            self.anchor = anchor
+            self.trialEnd = trialEnd
+            self.periodStart = periodStart
+            self.periodEnd = periodEnd
+            self.lineKind = lineKind
+            self.lineAmount = lineAmount
+        }
+    }
+
+    public struct Created: Sendable {
+        public var subscription: Subscription
+        public var invoice: Invoice
+    }
+
+    public static func create(_ input: Create, now: Timestamp, config: BillingConfig, on db: Connection) throws
+        -> Created
+    {
+        let startAt = input.startAt ?? now
+        guard startAt <= now else { throw BillingError.invalid(field: "start_at", message: "must not be in the future") }
+        // Locking the customer serialises everything that touches its balance and currency.
+        var customer = try CustomerService.lock(input.customerID, on: db)
+        let plan = try PlanService.get(input.planID, on: db)
+        guard plan.isActive else { throw BillingError.conflict("the plan is not active", slug: "plan-inactive") }
+        if let currency = customer.currency, currency != plan.currency {
+            throw BillingError.invalid(
+                field: "plan_id", message: "the customer is billed in \(currency); this plan is in \(plan.currency)")
+        }
+        let start = Start(
+            start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval,
+            amount: plan.amountCents)
+        let inserted = try mapUniqueViolation(
+            to: .conflict("the customer already has a live subscription", slug: "subscription-exists")
+        ) {
+            try db.query(
+                """
+                INSERT INTO subscriptions (id, customer_id, plan_id, status, start_at, billing_cycle_anchor, \
+                current_period_start, current_period_end, trial_end, created_at, updated_at) \
+                VALUES (\(ID<Subscription>.generate()), \(customer.id), \(plan.id), \(start.status.rawValue), \
+                \(startAt), \(start.anchor), \(start.periodStart), \(start.periodEnd), \(start.trialEnd), \(now), \
+                \(now)) RETURNING \(unsafeSQL: Subscription.columns)
+                """)
+        }
+        let subscription = Subscription(row: inserted[0])
+        let description =
+            start.lineKind == .trial
+            ? "Trial of \(plan.name)" : "\(plan.name) (every \(plan.interval.phrase))"
+        let balanceBefore = customer.balanceCents
+        let invoice = try InvoiceWriter.write(
+            .init(
+                subscription: subscription, reason: "subscription_create", currency: plan.currency,
+                periodStart: start.periodStart, periodEnd: start.periodEnd,
+                lines: [(start.lineKind, description, start.lineAmount, start.periodStart, start.periodEnd)]),
+            customer: &customer, now: now, config: config, on: db)
+        if customer.currency == nil || customer.balanceCents != balanceBefore {
+            customer.currency = plan.currency
+            let updated = try db.query(
+                """
+                UPDATE customers SET currency = \(plan.currency), balance_cents = \(customer.balanceCents), \
+                updated_at = \(now) WHERE id = \(customer.id) RETURNING \(unsafeSQL: Customer.columns)
+                """)
+            try EventLog.append(.customerUpdated, Customer(row: updated[0]), at: now, on: db)
+        }
+        try EventLog.append(.subscriptionCreated, subscription, at: now, on: db)
+        return Created(subscription: subscription, invoice: invoice)
+    }
+
+    public static func get(_ id: ID<Subscription>, on db: Connection) throws -> Subscription {
+        let result = try db.query("SELECT \(unsafeSQL: Subscription.columns) FROM subscriptions WHERE id = \(id)")
+        guard let row = result.first else { throw BillingError.notFound("no such subscription") }
+        return Subscription(row: row)
+    }
+
+    public static func list(
+        customerID: ID<Customer>?, planID: ID<Plan>?, status: String?, page: PageRequest, on db: Connection
+    ) throws -> Page<Subscription> {
+        var query = ListQuery(table: "subscriptions", columns: Subscription.columns)
+        query.filter("customer_id", customerID)
+        query.filter("plan_id", planID)
+        query.filter("status", status)
+        return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: Subscription.init(row:))
+    }
+}

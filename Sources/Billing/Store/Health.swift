@@ -1,0 +1,18 @@
+import Postgres
+
+/// Readiness of the database for this build of the service.
+public enum Health {
+    /// The newest migration this binary's SQL expects; `/health/ready` compares it with
+    /// `schema_migrations` (a test keeps it equal to the newest file in `sql/`).
+    public static let latestMigration = "0001_schema"
+
+    public enum Migrations: String, Sendable {
+        case current, pending, ahead
+    }
+
+    public static func check(on db: Connection) throws -> Migrations {
+        let version = try db.query("SELECT max(version) FROM schema_migrations").first?.string(0) ?? ""
+        if version == latestMigration { return .current }
+        return version < latestMigration ? .pending : .ahead
+    }
+}

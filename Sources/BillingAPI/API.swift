@@ -1,0 +1,76 @@
+import Billing
+import Common
+import HTTP
+import Logging
+import Postgres
+
+/// The route table of the billing API. `handle` is callable with a plain request value,
+/// so most API tests need PostgreSQL but neither nginx nor FastCGI.
+public struct API: Sendable {
+    struct Endpoint: Sendable {
+        var authenticated: Bool
+        var run: @Sendable (inout Call) throws -> HTTPResponse
+    }
+
+    var router = Router<Endpoint>()
+
+    /// The complete API of API.md.
+    public static func billing() -> API {
+        var api = API()
+        HealthRoutes.register(in: &api)
+        CustomerRoutes.register(in: &api)
+        PlanRoutes.register(in: &api)
+        SubscriptionRoutes.register(in: &api)
+        InvoiceRoutes.register(in: &api)
+        EventRoutes.register(in: &api)
+        return api
+    }
+
+    /// A route without a body (GET): `body` reads and answers.
+    mutating func read(
+        _ path: String, authenticated: Bool = true, _ body: @escaping @Sendable (Call) throws -> HTTPResponse
+    ) {
+        router.add("GET", path, Endpoint(authenticated: authenticated) { call in try body(call) })
+    }
+
+    /// A route that changes state: the body is decoded and validated first (400/415/422
+    /// store nothing), then `perform` runs in one transaction together with the
+    /// idempotency record, if the client sent an `Idempotency-Key`.
+    mutating func write<Input>(
+        _ method: String, _ path: String, bodyOptional: Bool = false,
+        decode: @escaping @Sendable (inout FieldReader) throws -> Input,
+        perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
+    ) {
+        router.add(
+            method, path,
+            Endpoint(authenticated: true) { call in
+                let request = call.request
+                let empty = request.body.isEmpty
+                guard request.hasJSONContentType || (bodyOptional && empty) else { throw Problem.unsupportedMediaType }
+                var reader = try FieldReader(body: empty && bodyOptional ? Array("{}".utf8) : request.body)
+                let input = try decode(&reader)
+                try reader.finish()
+                return try IdempotentWrite.run(call) { try perform(input, call) }
+            })
+    }
+
+    /// Answers one request; every failure becomes a problem+json response.
+    public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
+        var call = Call(request: request, parameters: [], context: context, now: .now(), apiKeyID: nil)
+        do {
+            switch router.match(method: request.method, path: request.path) {
+            case .notFound:
+                throw Problem.notFound("no route for \(request.path)")
+            case .methodNotAllowed(let allow):
+                throw Problem.methodNotAllowed(allow: allow)
+            case .found(let endpoint, let parameters):
+                call = Call(request: request, parameters: parameters, context: context, now: call.now, apiKeyID: nil)
+                if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
+                if request.bodyTooLarge { throw Problem.payloadTooLarge }
+                return try endpoint.run(&call)
+            }
+        } catch {
+            return ErrorMapping.problem(for: error, logger: context.logger).response(requestID: request.requestID)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Billing
+import Common
+import HTTP
+import Logging
+import Postgres
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What one worker thread owns: its database connection and its API-key cache. Never
+/// shared between threads, so nothing in it needs a lock.
+public final class APIContext {
+    public let conninfo: String
+    public let config: BillingConfig
+    public var logger: Logger
+    private var connection: Connection?
+    private var authCache: [[UInt8]: (keyID: UUID128, expiresAt: Int64)] = [:]
+    /// How long a verified API key is trusted without asking PostgreSQL again; a revoked
+    /// key stops working within this time.
+    public static let authCacheSeconds: Int64 = 5
+
+    public init(conninfo: String, config: BillingConfig, logger: Logger) {
+        self.conninfo = conninfo
+        self.config = config
+        self.logger = logger
+    }
+
+    /// The thread's connection, (re)connected on demand; unreachable PostgreSQL is a 503.
+    public func database() throws -> Connection {
+        do {
+            if let connection {
+                try connection.reconnectIfNeeded()
+                return connection
+            }
+            let connection = try Connection(conninfo: conninfo)
+            self.connection = connection
+            return connection
+        } catch {
+            logger.warning("database unavailable", metadata: ["error": "\(error.detail)"])
+            throw Problem.serviceUnavailable("the database is unavailable")
+        }
+    }
+
+    /// The id of the API key sent as `Authorization: Bearer`, or a 401.
+    func authenticate(_ request: HTTPRequest) throws -> UUID128 {
+        guard let token = request.bearerToken, token.utf8.count <= 256 else { throw Problem.unauthorized }
+        let hash = APIKeyStore.hash(secret: token)
+        let now = Self.monotonicSeconds()
+        if let cached = authCache[hash], cached.expiresAt > now { return cached.keyID }
+        guard let keyID = try APIKeyStore.authenticate(hash: hash, on: database()) else {
+            authCache[hash] = nil
+            throw Problem.unauthorized
+        }
+        if authCache.count > 1000 { authCache.removeAll() }
+        authCache[hash] = (keyID, now + Self.authCacheSeconds)
+        return keyID
+    }
+
+    private static func monotonicSeconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec)
+    }
+}

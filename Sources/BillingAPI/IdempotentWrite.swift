@@ -1,0 +1,75 @@
+import Billing
+import Common
+import HTTP
+import Postgres
+
+/// Runs a state-changing request in one transaction, honouring `Idempotency-Key` with
+/// Stripe's semantics: the first response (errors included once the request ran) is
+/// stored with the change itself and replayed for retries with the same body; the same
+/// key with another body or path is a 422; a retry while the first still runs is a 409.
+enum IdempotentWrite {
+    static let maximumKeyLength = 255
+    static let attempts = 3
+
+    static func run(_ call: Call, _ perform: () throws -> HTTPResponse) throws -> HTTPResponse {
+        let key = try validatedKey(call.request.idempotencyKey)
+        let db = try call.database()
+        var attempt = 1
+        while true {
+            do {
+                return try db.transaction {
+                    guard let key, let apiKeyID = call.apiKeyID else { return try perform() }
+                    return try runOnce(call, key: key, apiKeyID: apiKeyID, db: db, perform)
+                }
+            } catch let error as PostgresError where error.isRetryable && attempt < attempts {
+                attempt += 1
+            }
+        }
+    }
+
+    private static func validatedKey(_ key: String?) throws -> String? {
+        guard let key else { return nil }
+        guard !key.isEmpty, key.unicodeScalars.count <= maximumKeyLength else {
+            throw Problem.badRequest("Idempotency-Key must be 1 to \(maximumKeyLength) characters")
+        }
+        return key
+    }
+
+    private static func runOnce(
+        _ call: Call, key: String, apiKeyID: UUID128, db: Connection, _ perform: () throws -> HTTPResponse
+    ) throws -> HTTPResponse {
+        let request = call.request
+        guard try IdempotencyStore.tryLock(apiKeyID: apiKeyID, key: key, on: db) else {
+            throw Problem.conflict(
+                "a request with this Idempotency-Key is still being processed; retry later",
+                slug: "idempotency-key-in-use")
+        }
+        let requestHash = SHA256.hash(request.body)
+        if let stored = try IdempotencyStore.find(apiKeyID: apiKeyID, key: key, on: db) {
+            guard stored.method == request.method, stored.path == request.path, stored.requestHash == requestHash
+            else {
+                throw Problem(
+                    status: 422, slug: "idempotency-key-reused", title: "Idempotency key reused",
+                    detail: "this Idempotency-Key was used with a different request")
+            }
+            var replay = HTTPResponse.json(stored.status, bytes: Array(stored.body.utf8))
+            replay.headers.append(("Idempotent-Replayed", "true"))
+            return replay
+        }
+        try db.execute(unsafeSQL: "SAVEPOINT idempotent_request")
+        var response: HTTPResponse
+        do {
+            response = try perform()
+        } catch let error where error is BillingError || error is Problem {
+            // The request ran and failed on a business rule: that outcome is the answer to
+            // every retry, so it is stored too, without the partial changes.
+            try db.execute(unsafeSQL: "ROLLBACK TO SAVEPOINT idempotent_request")
+            response = ErrorMapping.problem(for: error, logger: call.context.logger).response(
+                requestID: request.requestID)
+        }
+        try IdempotencyStore.save(
+            apiKeyID: apiKeyID, key: key, method: request.method, path: request.path, requestHash: requestHash,
+            status: response.status, body: response.body, now: call.now, on: db)
+        return response
+    }
+}

@@ -1,0 +1,45 @@
+import Billing
+import Common
+import HTTP
+
+/// `/customers` and `/customers/{id}/invoices`.
+enum CustomerRoutes {
+    static func register(in api: inout API) {
+        api.write("POST", "/customers") { reader in
+            let email = Validation.email(&reader, required: true)
+            let name = reader.string("name", required: true, maxLength: 200)
+            let metadata = reader.stringMap("metadata") ?? []
+            try reader.finish()
+            return CustomerService.Create(email: email!, name: name!, metadata: metadata)
+        } perform: { input, call in
+            .json(201, try CustomerService.create(input, now: call.now, on: call.database()))
+        }
+
+        api.read("/customers") { call in
+            var query = try call.query()
+            let email = query.string("email")
+            let page = query.page()
+            try query.finish()
+            return .json(200, try CustomerService.list(email: email, page: page, on: call.database()))
+        }
+
+        api.read("/customers/{id}") { call in
+            .json(200, try CustomerService.get(call.id(0, "customer"), on: call.database()))
+        }
+
+        api.write("PATCH", "/customers/{id}") { reader in
+            let email = Validation.email(&reader, required: false)
+            let name = reader.string("name", maxLength: 200)
+            let metadata = reader.stringMap("metadata")
+            return CustomerService.Update(email: email, name: name, metadata: metadata)
+        } perform: { input, call in
+            .json(200, try CustomerService.update(call.id(0, "customer"), input, now: call.now, on: call.database()))
+        }
+
+        api.read("/customers/{id}/invoices") { call in
+            let db = try call.database()
+            let customer = try CustomerService.get(call.id(0, "customer"), on: db)
+            return try InvoiceRoutes.list(call, customerID: customer.id)
+        }
+    }
+}

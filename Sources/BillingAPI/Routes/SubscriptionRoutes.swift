@@ -1,0 +1,41 @@
+import Billing
+import Common
+import HTTP
+
+/// `/subscriptions`.
+enum SubscriptionRoutes {
+    static let statuses = Subscription.Status.allCases.map(\.rawValue)
+
+    static func register(in api: inout API) {
+        api.write("POST", "/subscriptions") { reader in
+            let customerID = reader.id("customer_id", required: true, as: Customer.self)
+            let planID = reader.id("plan_id", required: true, as: Plan.self)
+            let startAt = reader.timestamp("start_at")
+            let trialDays = reader.integer("trial_days", in: 0...730)
+            try reader.finish()
+            return SubscriptionService.Create(
+                customerID: customerID!, planID: planID!, startAt: startAt, trialDays: trialDays.map { Int($0) })
+        } perform: { input, call in
+            let created = try SubscriptionService.create(
+                input, now: call.now, config: call.context.config, on: call.database())
+            return .json(201, created.subscription)
+        }
+
+        api.read("/subscriptions") { call in
+            var query = try call.query()
+            let customerID = query.id("customer_id", as: Customer.self)
+            let planID = query.id("plan_id", as: Plan.self)
+            let status = query.oneOf("status", statuses)
+            let page = query.page()
+            try query.finish()
+            return .json(
+                200,
+                try SubscriptionService.list(
+                    customerID: customerID, planID: planID, status: status, page: page, on: call.database()))
+        }
+
+        api.read("/subscriptions/{id}") { call in
+            .json(200, try SubscriptionService.get(call.id(0, "subscription"), on: call.database()))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Billing
+import Common
+import HTTP
+
+/// Field rules shared by several routes.
+enum Validation {
+    /// Amounts are 0 … 10^12 minor units.
+    static let amountRange: ClosedRange<Int64> = 0...1_000_000_000_000
+
+    /// An email address: one `@` with text on both sides, a dot in the domain, no spaces.
+    static func email(_ reader: inout FieldReader, required: Bool) -> String? {
+        guard let email = reader.string("email", required: required, maxLength: 254) else { return nil }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        let valid =
+            parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !parts[1].hasPrefix(".")
+            && !parts[1].hasSuffix(".") && !email.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
+        guard valid else {
+            reader.fail("email", "must be an email address")
+            return nil
+        }
+        return email
+    }
+
+    /// An upper-case ISO 4217 code the service knows.
+    static func currency(_ reader: inout FieldReader) -> String? {
+        guard let code = reader.string("currency", required: true, maxLength: 3) else { return nil }
+        guard Currency(code: code) != nil else {
+            reader.fail("currency", "must be an upper-case ISO 4217 currency code such as EUR or USD")
+            return nil
+        }
+        return code
+    }
+
+    /// `interval` and `interval_count`, together at most one year.
+    static func interval(_ reader: inout FieldReader) -> BillingInterval? {
+        let units = BillingInterval.Unit.allCases.map(\.rawValue)
+        let unitText = reader.string("interval", required: true, maxLength: 10)
+        let count = reader.integer("interval_count", in: 1...365) ?? 1
+        guard let unitText else { return nil }
+        guard let unit = BillingInterval.Unit(rawValue: unitText) else {
+            reader.fail("interval", "must be one of: \(units.joined(separator: ", "))")
+            return nil
+        }
+        let interval = BillingInterval(unit: unit, count: Int(count))
+        guard interval.isValid else {
+            reader.fail(
+                "interval_count",
+                "must be at most \(BillingInterval.maximumCount(for: unit)) for \(unit.rawValue): at most one year")
+            return nil
+        }
+        return interval
+    }
+}

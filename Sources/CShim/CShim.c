@@ -1,0 +1,202 @@
+#define _GNU_SOURCE
+#include "CShim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile int signalPipeFd = -1;
+
+static void writeSignalByte(int signo) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signo;
+    if (signalPipeFd >= 0) {
+        ssize_t ignored = write(signalPipeFd, &byte, 1);
+        (void)ignored;
+    }
+    errno = saved;
+}
+
+int CShim_signalsToPipe(int fd, const int *signals, int count) {
+    signalPipeFd = fd;
+    for (int i = 0; i < count; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = writeSignalByte;
+        action.sa_flags = SA_RESTART;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(signals[i], &action, NULL) != 0) return -errno;
+    }
+    return 0;
+}
+
+int CShim_defaultSignal(int signo) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    return sigaction(signo, &action, NULL) == 0 ? 0 : -errno;
+}
+
+int CShim_ignoreSIGPIPE(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_IGN;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGPIPE, &action, NULL) == 0 ? 0 : -errno;
+}
+
+int CShim_dieWithParent(int signo) {
+    return prctl(PR_SET_PDEATHSIG, signo) == 0 ? 0 : -errno;
+}
+
+int CShim_pipe(int fds[2]) {
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0 ? 0 : -errno;
+}
+
+int CShim_setNonBlocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, flags) == 0 ? 0 : -errno;
+}
+
+int CShim_setCloseOnExec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -errno;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return fcntl(fd, F_SETFD, flags) == 0 ? 0 : -errno;
+}
+
+int CShim_listenUnix(const char *path, int backlog) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address.sun_path) return -ENAMETOOLONG;
+    strcpy(address.sun_path, path);
+
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct stat info;
+    if (lstat(path, &info) == 0) {
+        if (!S_ISSOCK(info.st_mode)) {
+            close(fd);
+            return -EEXIST;
+        }
+        unlink(path);
+    }
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || chmod(path, 0666) != 0 ||
+        listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
+}
+
+int CShim_listenTCP(const char *host, int port, int backlog) {
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((unsigned short)port);
+    if (inet_pton(AF_INET, host, &address.sin_addr) != 1) return -EINVAL;
+
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
+}
+
+int CShim_waitReadable(int fd, int wakeFd, int timeoutMillis) {
+    struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = wakeFd, .events = POLLIN}};
+    for (;;) {
+        int ready = poll(fds, wakeFd >= 0 ? 2 : 1, timeoutMillis);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (ready == 0) return 0;
+        if (wakeFd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) return 2;
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) return 1;
+        return 0;
+    }
+}
+
+pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int listenFd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+    if (listenFd >= 0) posix_spawn_file_actions_adddup2(&actions, listenFd, 0);
+
+    // The master handles these signals through a pipe; the child starts with
+    // the defaults and an empty mask and installs its own.
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGCHLD);
+    sigaddset(&defaults, SIGQUIT);
+    sigaddset(&defaults, SIGUSR1);
+    sigaddset(&defaults, SIGUSR2);
+    sigaddset(&defaults, SIGPIPE);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
+    posix_spawnattr_setsigmask(&attributes, &empty);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+    pid_t pid = 0;
+    int result = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    return result == 0 ? pid : -result;
+}
+
+pid_t CShim_reap(int *exitCode, int *termSignal) {
+    int status = 0;
+    *exitCode = -1;
+    *termSignal = 0;
+    pid_t pid;
+    do {
+        pid = waitpid(-1, &status, WNOHANG);
+    } while (pid < 0 && errno == EINTR);
+    if (pid < 0) return -errno;
+    if (pid == 0) return 0;
+    if (WIFEXITED(status)) *exitCode = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) *termSignal = WTERMSIG(status);
+    return pid;
+}
+
+pid_t CShim_getpid(void) { return getpid(); }
+
+long long CShim_wallSeconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec;
+}
+
+long long CShim_monotonicNanos(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}

@@ -1,0 +1,54 @@
+#ifndef CSHIM_H
+#define CSHIM_H
+
+#include <sys/types.h>
+
+/// Installs handlers (with SA_RESTART) for the given signals that write the
+/// signal number as one byte to `fd`, the write end of a non-blocking pipe.
+int CShim_signalsToPipe(int fd, const int *signals, int count);
+
+/// Restores the default disposition of a signal (used after fork/exec).
+int CShim_defaultSignal(int signo);
+
+/// Ignores SIGPIPE: a peer that closes mid-response must not kill the process.
+int CShim_ignoreSIGPIPE(void);
+
+/// Asks the kernel to send `signo` to this process when its parent dies.
+int CShim_dieWithParent(int signo);
+
+/// Creates a pipe whose ends are non-blocking and close-on-exec.
+int CShim_pipe(int fds[2]);
+
+/// Sets or clears O_NONBLOCK.
+int CShim_setNonBlocking(int fd, int on);
+
+/// Sets or clears FD_CLOEXEC.
+int CShim_setCloseOnExec(int fd, int on);
+
+/// Creates, binds and listens on a unix socket at `path` (replacing a stale
+/// socket file) with mode 0666. Returns the fd or -errno.
+int CShim_listenUnix(const char *path, int backlog);
+
+/// Creates, binds and listens on a TCP socket. Returns the fd or -errno.
+int CShim_listenTCP(const char *host, int port, int backlog);
+
+/// Waits until `fd` is readable (returns 1), `wakeFd` is readable (returns 2),
+/// the timeout passes (0) or an error occurs (-errno). EINTR is retried.
+int CShim_waitReadable(int fd, int wakeFd, int timeoutMillis);
+
+/// Starts `path` with `argv` and `envp` and `listenFd` as its fd 0. Returns the
+/// child's pid or -errno.
+pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int listenFd);
+
+/// Non-blocking waitpid(-1). Returns the pid (0 if none, -errno on error) and
+/// fills `exitCode` (>= 0) or `termSignal` (> 0).
+pid_t CShim_reap(int *exitCode, int *termSignal);
+
+/// Current process id / parent id (wrappers for readability in Swift).
+pid_t CShim_getpid(void);
+
+/// Wall clock in whole seconds and monotonic clock in nanoseconds.
+long long CShim_wallSeconds(void);
+long long CShim_monotonicNanos(void);
+
+#endif

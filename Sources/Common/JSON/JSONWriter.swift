@@ -1,0 +1,163 @@
+/// A type that writes itself as JSON by hand: about a microsecond per object, against
+/// tens of microseconds through `JSONEncoder`.
+public protocol JSONWritable {
+    func write(to json: inout JSONWriter)
+}
+
+/// Builds a JSON document into a byte buffer. Commas are placed automatically: a value
+/// or key that does not follow `{`, `[` or `:` is preceded by one.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 512) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    private mutating func separate() {
+        guard let last = bytes.last else { return }
+        if last != UInt8(ascii: "{") && last != UInt8(ascii: "[") && last != UInt8(ascii: ":") {
+            bytes.append(UInt8(ascii: ","))
+        }
+    }
+
+    public mutating func beginObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    public mutating func endObject() { bytes.append(UInt8(ascii: "}")) }
+
+    public mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+    }
+
+    public mutating func endArray() { bytes.append(UInt8(ascii: "]")) }
+
+    public mutating func key(_ name: String) {
+        separate()
+        appendQuoted(name)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public mutating func null() {
+        separate()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    public mutating func value(_ string: String) {
+        separate()
+        appendQuoted(string)
+    }
+
+    public mutating func value(_ number: Int64) {
+        separate()
+        bytes.append(contentsOf: String(number).utf8)
+    }
+
+    public mutating func value(_ number: Int) { value(Int64(number)) }
+
+    public mutating func value(_ flag: Bool) {
+        separate()
+        bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+    }
+
+    public mutating func value(_ timestamp: Timestamp) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        timestamp.appendRFC3339(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func value(_ item: some JSONWritable) { item.write(to: &self) }
+
+    public mutating func value(_ json: JSONValue) {
+        switch json {
+        case .null: null()
+        case .bool(let flag): value(flag)
+        case .number(let text):
+            separate()
+            bytes.append(contentsOf: text.utf8)
+        case .string(let text): value(text)
+        case .array(let elements):
+            beginArray()
+            for element in elements { value(element) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for member in members {
+                key(member.key)
+                value(member.value)
+            }
+            endObject()
+        }
+    }
+
+    /// Writes text that is already valid JSON (for instance a jsonb column).
+    public mutating func raw(_ json: String) {
+        separate()
+        bytes.append(contentsOf: json.utf8)
+    }
+
+    // MARK: key-value conveniences; nil is written as null.
+
+    public mutating func field(_ name: String, _ string: String?) {
+        key(name)
+        if let string { value(string) } else { null() }
+    }
+
+    public mutating func field(_ name: String, _ number: Int64?) {
+        key(name)
+        if let number { value(number) } else { null() }
+    }
+
+    public mutating func field(_ name: String, _ number: Int) { field(name, Int64(number)) }
+
+    public mutating func field(_ name: String, _ flag: Bool) {
+        key(name)
+        value(flag)
+    }
+
+    public mutating func field(_ name: String, _ timestamp: Timestamp?) {
+        key(name)
+        if let timestamp { value(timestamp) } else { null() }
+    }
+
+    public mutating func field(_ name: String, _ item: (some JSONWritable)?) {
+        key(name)
+        if let item { item.write(to: &self) } else { null() }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private mutating func appendQuoted(_ string: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+            case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+            case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+            case 0x00..<0x20:
+                bytes.append(contentsOf: "\\u00".utf8)
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONWritable {
+    /// The value as a standalone JSON document.
+    public var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+
+    public var jsonString: String { String(decoding: jsonBytes, as: UTF8.self) }
+}

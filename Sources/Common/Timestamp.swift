@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An instant with whole-second precision, as the API exchanges them: RFC 3339 in UTC
+/// with a `Z` (`2026-01-31T10:00:00Z`).
+public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var epochSeconds: Int64
+
+    public init(epochSeconds: Int64) {
+        self.epochSeconds = epochSeconds
+    }
+
+    /// The current wall-clock time, truncated to whole seconds.
+    public static func now() -> Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(epochSeconds: Int64(spec.tv_sec))
+    }
+
+    /// Earliest and latest instants the service accepts: years 1970 through 9999.
+    public static let minimum = Timestamp(epochSeconds: 0)
+    public static let maximum = Timestamp(epochSeconds: 253_402_300_799)
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.epochSeconds < rhs.epochSeconds }
+
+    public func adding(seconds: Int64) -> Timestamp { Timestamp(epochSeconds: epochSeconds + seconds) }
+
+    public var civil: CivilDateTime { CivilDateTime(epochSeconds: epochSeconds) }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    public var description: String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(20)
+        appendRFC3339(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the RFC 3339 form without building an intermediate String.
+    public func appendRFC3339(to bytes: inout [UInt8]) {
+        let c = civil
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(c.year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(c.month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(c.day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(c.hour, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(c.minute, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(c.second, 2)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    /// Parses RFC 3339 (`2026-01-31T10:00:00Z`, `…+02:00`, fractional seconds dropped) and
+    /// PostgreSQL's ISO output (`2026-01-31 10:00:00+00`). Returns nil for anything else,
+    /// including impossible dates such as February 30.
+    public init?(parsing text: some StringProtocol) {
+        var reader = DigitReader(Array(text.utf8))
+        guard let year = reader.number(4), reader.skip("-"),
+            let month = reader.number(2), reader.skip("-"),
+            let day = reader.number(2), reader.skip(anyOf: "Tt "),
+            let hour = reader.number(2), reader.skip(":"),
+            let minute = reader.number(2), reader.skip(":"),
+            let second = reader.number(2)
+        else { return nil }
+        if reader.skip(".") {
+            guard reader.skipDigits() else { return nil }
+        }
+        var offset = 0
+        if reader.skip(anyOf: "Zz") {
+            offset = 0
+        } else if let sign = reader.sign() {
+            guard let offsetHours = reader.number(2), offsetHours < 24 else { return nil }
+            var offsetMinutes = 0
+            if reader.skip(":") {
+                guard let minutes = reader.number(2) else { return nil }
+                offsetMinutes = minutes
+            } else if let minutes = reader.number(2) {
+                offsetMinutes = minutes
+            }
+            guard offsetMinutes < 60 else { return nil }
+            offset = sign * (offsetHours * 3600 + offsetMinutes * 60)
+        } else {
+            return nil
+        }
+        guard reader.atEnd else { return nil }
+        let civil = CivilDateTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+        guard civil.isValid else { return nil }
+        self.init(epochSeconds: civil.epochSeconds - Int64(offset))
+    }
+}
+
+/// A cursor over ASCII bytes for the fixed-width formats above.
+private struct DigitReader {
+    let bytes: [UInt8]
+    var index = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var atEnd: Bool { index == bytes.count }
+
+    mutating func number(_ width: Int) -> Int? {
+        guard index + width <= bytes.count else { return nil }
+        var value = 0
+        for byte in bytes[index..<index + width] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        index += width
+        return value
+    }
+
+    mutating func skip(_ character: Unicode.Scalar) -> Bool {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: character) else { return false }
+        index += 1
+        return true
+    }
+
+    mutating func skip(anyOf characters: String) -> Bool {
+        guard index < bytes.count, characters.utf8.contains(bytes[index]) else { return false }
+        index += 1
+        return true
+    }
+
+    mutating func skipDigits() -> Bool {
+        let start = index
+        while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+            index += 1
+        }
+        return index > start
+    }
+
+    mutating func sign() -> Int? {
+        if skip("+") { return 1 }
+        if skip("-") { return -1 }
+        return nil
+    }
+}

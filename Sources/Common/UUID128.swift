@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A 128-bit UUID in its canonical lowercase text form. New ids are version 7
+/// (RFC 9562): a millisecond timestamp followed by random bits, so that ids created
+/// later sort later and B-tree inserts stay local.
+public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    public static func < (lhs: UUID128, rhs: UUID128) -> Bool {
+        (lhs.high, lhs.low) < (rhs.high, rhs.low)
+    }
+
+    /// A new version 7 UUID.
+    public static func v7() -> UUID128 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        let millis = UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
+        var generator = SystemRandomNumberGenerator()
+        let randomA = generator.next() & 0x0FFF
+        let randomB = generator.next() & 0x3FFF_FFFF_FFFF_FFFF
+        return UUID128(
+            high: (millis & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | randomA,
+            low: 0x8000_0000_0000_0000 | randomB)
+    }
+
+    /// Parses the canonical 8-4-4-4-12 hexadecimal form (either case); nil otherwise.
+    public init?(parsing text: some StringProtocol) {
+        let utf8 = text.utf8
+        guard utf8.count == 36 else { return nil }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        var nibbles = 0
+        for (position, byte) in utf8.enumerated() {
+            if position == 8 || position == 13 || position == 18 || position == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let nibble: UInt64
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = UInt64(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = UInt64(byte - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            if nibbles < 16 { high = high << 4 | nibble } else { low = low << 4 | nibble }
+            nibbles += 1
+        }
+        self.init(high: high, low: low)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    public var description: String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(36)
+        for index in 0..<32 {
+            if index == 8 || index == 12 || index == 16 || index == 20 { bytes.append(UInt8(ascii: "-")) }
+            let word = index < 16 ? high : low
+            let shift = UInt64(60 - (index % 16) * 4)
+            bytes.append(Self.hexDigits[Int((word >> shift) & 0xF)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// An id that names what it identifies, so that a plan id can never be passed where a
+/// customer id is expected.
+public struct ID<Entity>: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var uuid: UUID128
+
+    public init(_ uuid: UUID128) { self.uuid = uuid }
+
+    public init?(parsing text: some StringProtocol) {
+        guard let uuid = UUID128(parsing: text) else { return nil }
+        self.uuid = uuid
+    }
+
+    public static func generate() -> ID { ID(UUID128.v7()) }
+
+    public static func < (lhs: ID, rhs: ID) -> Bool { lhs.uuid < rhs.uuid }
+
+    public var description: String { uuid.description }
+}

@@ -1,0 +1,166 @@
+import CFastCGI
+import CShim
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Serves FastCGI requests from an inherited listening socket on a fixed number of
+/// threads, each with its own heap-allocated `FCGX_Request` and its own handler.
+///
+/// Threads wait in `poll()` on the listening socket and on a wake pipe; `stop()` (safe to
+/// call from a signal-pipe reader) makes every idle thread leave at once and every busy
+/// thread leave after finishing its request, which is how a worker drains.
+public final class FastCGIServer: @unchecked Sendable {
+    public let listenFD: Int32
+    public let threadCount: Int
+    public let maxBodyBytes: Int
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    var wakeWriteFD: Int32 { wakeWrite }
+
+    /// - Parameters:
+    ///   - listenFD: the listening socket (fd 0 for a worker spawned by the pool).
+    ///   - threadCount: accept threads, each with its own handler.
+    ///   - maxBodyBytes: bodies longer than this are not read; the request is flagged instead.
+    public init(listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20) throws(FastCGIError) {
+        self.listenFD = listenFD
+        self.threadCount = threadCount
+        self.maxBodyBytes = maxBodyBytes
+        var fds: [Int32] = [-1, -1]
+        try check(CShim_pipe(&fds), "pipe")
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        guard FCGX_Init() == 0 else { throw FastCGIError(operation: "FCGX_Init", code: -1) }
+        // Every process that shares the socket must use the same poll-then-accept loop:
+        // O_NONBLOCK is a property of the open file, shared by all of them.
+        try check(CShim_setNonBlocking(listenFD, 1), "fcntl(O_NONBLOCK)")
+    }
+
+    /// Makes all threads stop accepting. Idempotent; async-signal-safe work only.
+    public func stop() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    /// The read end of the wake pipe, for callers that also wait on it.
+    public var stopRequested: Bool { CShim_waitReadable(wakeRead, -1, 0) == 1 }
+
+    /// Runs the accept threads until `stop()`, then returns after all of them finished
+    /// their current request.
+    public func run(makeHandler: @escaping @Sendable () -> FastCGIHandler) {
+        var threads: [pthread_t] = []
+        for _ in 0..<threadCount {
+            let context = Unmanaged.passRetained(ThreadContext(server: self, makeHandler: makeHandler))
+            var thread = pthread_t()
+            let result = pthread_create(
+                &thread, nil,
+                { raw in
+                    let context = Unmanaged<ThreadContext>.fromOpaque(raw!).takeRetainedValue()
+                    context.server.acceptLoop(handler: context.makeHandler())
+                    return nil
+                }, context.toOpaque())
+            if result == 0 { threads.append(thread) } else { context.release() }
+        }
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
+    private final class ThreadContext {
+        let server: FastCGIServer
+        let makeHandler: @Sendable () -> FastCGIHandler
+        init(server: FastCGIServer, makeHandler: @escaping @Sendable () -> FastCGIHandler) {
+            self.server = server
+            self.makeHandler = makeHandler
+        }
+    }
+
+    private func acceptLoop(handler: FastCGIHandler) {
+        // libfcgi keeps pointers into the request: it must never move.
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        FCGX_InitRequest(request, listenFD, 0)
+        while true {
+            // A kept-alive connection may already hold the next request.
+            if request.pointee.ipcFd < 0 {
+                let ready = CShim_waitReadable(listenFD, wakeRead, -1)
+                if ready == 2 { break }
+                if ready != 1 { continue }
+            } else if stopRequested {
+                break
+            }
+            // Another thread or process may have taken the connection: EAGAIN, wait again.
+            guard FCGX_Accept_r(request) >= 0 else { continue }
+            if stopRequested { request.pointee.keepConnection = 0 }
+            let incoming = readRequest(request)
+            let response = handler.handle(incoming)
+            writeResponse(response, to: request)
+            FCGX_Finish_r(request)
+        }
+        if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+    }
+
+    private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {
+        var params: [String: String] = [:]
+        params.reserveCapacity(32)
+        if var entry = request.pointee.envp {
+            while let pointer = entry.pointee {
+                let pair = String(cString: pointer)
+                if let equals = pair.firstIndex(of: "=") {
+                    params[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+                }
+                entry += 1
+            }
+        }
+        let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
+        guard declared > 0 else { return FastCGIRequest(params: params, body: []) }
+        guard declared <= maxBodyBytes else { return FastCGIRequest(params: params, body: [], bodyTooLarge: true) }
+        var body = [UInt8](repeating: 0, count: declared)
+        var received = 0
+        body.withUnsafeMutableBytes { buffer in
+            while received < declared {
+                let count = FCGX_GetStr(
+                    buffer.baseAddress!.advanced(by: received).assumingMemoryBound(to: CChar.self),
+                    Int32(declared - received), request.pointee.in)
+                if count <= 0 { break }
+                received += Int(count)
+            }
+        }
+        body.removeLast(declared - received)
+        return FastCGIRequest(params: params, body: body)
+    }
+
+    private func writeResponse(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
+        let head = response.headerBytes
+        head.withUnsafeBytes { buffer in
+            _ = FCGX_PutStr(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(buffer.count), request.pointee.out)
+        }
+        if !response.body.isEmpty {
+            response.body.withUnsafeBytes { buffer in
+                _ = FCGX_PutStr(
+                    buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(buffer.count), request.pointee.out)
+            }
+        }
+    }
+}
+
+/// A failed system or libfcgi call, with the errno (as a positive code) it returned.
+public struct FastCGIError: Error, CustomStringConvertible {
+    public var operation: String
+    public var code: Int32
+    public var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
+}
+
+@inline(__always)
+private func check(_ result: Int32, _ operation: String) throws(FastCGIError) {
+    if result < 0 { throw FastCGIError(operation: operation, code: -result) }
+}
+
+extension FastCGIServer {
+    /// Makes SIGTERM, SIGINT and SIGQUIT stop accepting: the signal handler writes to the
+    /// wake pipe that every accept thread polls, so idle threads leave at once and busy
+    /// ones after their current request.
+    public func stopOnSignals() {
+        let signals: [Int32] = [SIGTERM, SIGINT, SIGQUIT]
+        _ = CShim_signalsToPipe(wakeWriteFD, signals, Int32(signals.count))
+    }
+}

@@ -1,0 +1,139 @@
+import CLibPQ
+import Common
+
+/// One libpq connection, owned by exactly one thread. Statements are prepared once
+/// per connection on first use and executed with text parameters only.
+public final class Connection {
+    private var handle: OpaquePointer?
+    private let conninfo: String
+    private var statementNames: [String: String] = [:]
+    /// Whether a `BEGIN` is open, so that a lost connection is reported instead of retried.
+    public private(set) var inTransaction = false
+
+    /// Connects with a libpq connection string or URL (`postgresql://…`, `host=… dbname=…`).
+    /// The session always uses UTC and ISO dates, which `Timestamp` parses.
+    public init(conninfo: String) throws(PostgresError) {
+        self.conninfo = conninfo
+        try connect()
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    private func connect() throws(PostgresError) {
+        if let handle { PQfinish(handle) }
+        statementNames.removeAll()
+        inTransaction = false
+        let keywords = ["dbname", "options", "application_name", "connect_timeout"]
+        let values = [conninfo, "-c TimeZone=UTC -c DateStyle=ISO", "billing", "5"]
+        handle = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            throw PostgresError(kind: .connection, detail: message)
+        }
+    }
+
+    /// Whether the connection is usable; a broken one is re-established by `reconnectIfNeeded`.
+    public var isConnected: Bool { handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+    /// Re-establishes a broken connection. Prepared statements are prepared again on use.
+    public func reconnectIfNeeded() throws(PostgresError) {
+        if !isConnected { try connect() }
+    }
+
+    /// Runs a parameterised statement (prepared on first use) and returns its rows.
+    @discardableResult
+    public func query(_ query: SQLQuery) throws(PostgresError) -> ResultSet {
+        guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
+        let name = try preparedName(for: query.sql, paramCount: query.binds.count, handle: handle)
+        let result = withCStringArray(query.binds) { pointers in
+            name.withCString { namePointer in
+                PQexecPrepared(handle, namePointer, Int32(query.binds.count), pointers, nil, nil, 0)
+            }
+        }
+        return try check(result)
+    }
+
+    /// Runs SQL text without parameters through the simple protocol (several statements
+    /// allowed): for migrations and transaction control only.
+    @discardableResult
+    public func execute(unsafeSQL sql: String) throws(PostgresError) -> ResultSet {
+        guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
+        return try check(PQexec(handle, sql))
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any thrown error rolls back and is rethrown.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute(unsafeSQL: "BEGIN")
+        inTransaction = true
+        defer { inTransaction = false }
+        do {
+            let value = try body()
+            try execute(unsafeSQL: "COMMIT")
+            return value
+        } catch {
+            if isConnected { _ = try? execute(unsafeSQL: "ROLLBACK") }
+            throw error
+        }
+    }
+
+    private func preparedName(for sql: String, paramCount: Int, handle: OpaquePointer) throws(PostgresError)
+        -> String
+    {
+        if let name = statementNames[sql] { return name }
+        let name = "s\(statementNames.count + 1)"
+        let result = PQprepare(handle, name, sql, Int32(paramCount), nil)
+        _ = try check(result)
+        statementNames[sql] = name
+        return name
+    }
+
+    private func check(_ result: OpaquePointer?) throws(PostgresError) -> ResultSet {
+        guard let result else {
+            throw PostgresError(kind: .connection, detail: handle.map { String(cString: PQerrorMessage($0)) } ?? "")
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return ResultSet(handle: result)
+        default:
+            let field = { (code: Character) -> String? in
+                guard let pointer = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+                return String(cString: pointer)
+            }
+            let sqlState = field("C") ?? ""
+            let error = PostgresError(
+                kind: sqlState.isEmpty || !isConnected ? .connection : .query,
+                sqlState: sqlState,
+                constraint: field("n"),
+                detail: field("M") ?? String(cString: PQresultErrorMessage(result)))
+            PQclear(result)
+            throw error
+        }
+    }
+}
+
+/// Calls `body` with a C array of pointers to NUL-terminated copies of `strings`
+/// (nil stays NULL), all valid for the duration of the call.
+func withCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    var offsets: [Int?] = []
+    offsets.reserveCapacity(strings.count)
+    var storage: [CChar] = []
+    for string in strings {
+        guard let string else {
+            offsets.append(nil)
+            continue
+        }
+        offsets.append(storage.count)
+        storage.append(contentsOf: string.utf8.map { CChar(bitPattern: $0) })
+        storage.append(0)
+    }
+    return storage.withUnsafeBufferPointer { buffer in
+        let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { buffer.baseAddress! + $0 } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}

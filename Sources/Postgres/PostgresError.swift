@@ -1,0 +1,40 @@
+/// A failure talking to PostgreSQL. `description` stays generic so that no SQL or data
+/// reaches a response; `detail` carries the server's message for the log only.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// The connection could not be made or was lost; the request may be retried.
+        case connection
+        /// The server refused a statement; `sqlState` says why.
+        case query
+    }
+
+    public var kind: Kind
+    /// The five-character SQLSTATE (`23505` unique violation, …), empty for connection errors.
+    public var sqlState: String
+    /// The violated constraint's name, when the server names one.
+    public var constraint: String?
+    /// The server's message; for logs, never for clients.
+    public var detail: String
+
+    public init(kind: Kind, sqlState: String = "", constraint: String? = nil, detail: String) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.constraint = constraint
+        self.detail = detail
+    }
+
+    public var description: String {
+        kind == .connection ? "database unavailable" : "database error \(sqlState)"
+    }
+
+    public var isUniqueViolation: Bool { sqlState == "23505" }
+    public var isForeignKeyViolation: Bool { sqlState == "23503" }
+    public var isCheckViolation: Bool { sqlState == "23514" }
+    /// Serialization failures and deadlocks: the transaction can simply be run again.
+    public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+    /// The server is shutting down or the connection broke mid-statement.
+    public var isConnectionFailure: Bool {
+        kind == .connection || sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02"
+            || sqlState == "57P03"
+    }
+}

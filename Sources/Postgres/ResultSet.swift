@@ -1,0 +1,77 @@
+import CLibPQ
+import Common
+
+/// The rows of one statement, in PostgreSQL's text format. Owns its `PGresult`.
+public final class ResultSet {
+    let handle: OpaquePointer
+    public let rowCount: Int
+    public let columnCount: Int
+
+    init(handle: OpaquePointer) {
+        self.handle = handle
+        rowCount = Int(PQntuples(handle))
+        columnCount = Int(PQnfields(handle))
+    }
+
+    deinit { PQclear(handle) }
+
+    /// The number of rows an INSERT/UPDATE/DELETE touched.
+    public var affectedRows: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
+
+    public var rows: [Row] { (0..<rowCount).map { Row(result: self, index: $0) } }
+
+    public var first: Row? { rowCount > 0 ? Row(result: self, index: 0) : nil }
+
+    public subscript(index: Int) -> Row { Row(result: self, index: index) }
+}
+
+/// One row of a `ResultSet`. Columns are read by position, in the order of the SELECT list.
+public struct Row {
+    let result: ResultSet
+    let index: Int
+
+    public func isNull(_ column: Int) -> Bool { PQgetisnull(result.handle, Int32(index), Int32(column)) == 1 }
+
+    public func string(_ column: Int) -> String? {
+        guard !isNull(column) else { return nil }
+        return String(cString: PQgetvalue(result.handle, Int32(index), Int32(column)))
+    }
+
+    public func int64(_ column: Int) -> Int64? {
+        guard !isNull(column) else { return nil }
+        // Parse the digits in place: no intermediate String.
+        var pointer = PQgetvalue(result.handle, Int32(index), Int32(column))!
+        var negative = false
+        if pointer.pointee == CChar(UInt8(ascii: "-")) {
+            negative = true
+            pointer += 1
+        }
+        var value: Int64 = 0
+        while pointer.pointee != 0 {
+            value = value * 10 + Int64(pointer.pointee - CChar(UInt8(ascii: "0")))
+            pointer += 1
+        }
+        return negative ? -value : value
+    }
+
+    public func int(_ column: Int) -> Int? { int64(column).map { Int($0) } }
+
+    public func bool(_ column: Int) -> Bool? {
+        guard !isNull(column) else { return nil }
+        return PQgetvalue(result.handle, Int32(index), Int32(column)).pointee == CChar(UInt8(ascii: "t"))
+    }
+
+    public func timestamp(_ column: Int) -> Timestamp? { string(column).flatMap { Timestamp(parsing: $0) } }
+
+    public func uuid(_ column: Int) -> UUID128? { string(column).flatMap { UUID128(parsing: $0) } }
+
+    public func id<Entity>(_ column: Int, as: Entity.Type = Entity.self) -> ID<Entity>? {
+        uuid(column).map { ID($0) }
+    }
+
+    /// A column that must not be NULL by schema; a NULL here is a programming error.
+    public func required<T>(_ value: T?, column: Int) -> T {
+        guard let value else { preconditionFailure("column \(column) is unexpectedly NULL") }
+        return value
+    }
+}

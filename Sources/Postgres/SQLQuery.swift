@@ -1,0 +1,129 @@
+import Common
+
+/// A value that can be sent as a statement parameter in PostgreSQL's text format.
+public protocol SQLBindable {
+    /// The parameter's text, or nil for SQL NULL.
+    var sqlText: String? { get }
+}
+
+/// A statement whose interpolated values become `$n` parameters, never SQL text:
+/// `"SELECT … WHERE id = \(id)"` sends `… WHERE id = $1` with `id` bound. Text that must
+/// be spliced into the statement needs the explicit `unsafeSQL:` label.
+public struct SQLQuery: ExpressibleByStringInterpolation, Sendable {
+    public private(set) var sql: String
+    public private(set) var binds: [String?]
+
+    public init(unsafeSQL sql: String, binds: [String?] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    public init(stringLiteral value: String) {
+        self.init(unsafeSQL: value)
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    /// Appends statement text; use only with literals, never with input.
+    public mutating func append(unsafeSQL text: String) { sql += text }
+
+    /// Appends a parameter placeholder bound to `value`.
+    public mutating func append(bind value: some SQLBindable) {
+        binds.append(value.sqlText)
+        sql += "$\(binds.count)"
+    }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql = ""
+        var binds: [String?] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+            binds.reserveCapacity(interpolationCount)
+        }
+
+        public mutating func appendLiteral(_ literal: String) { sql += literal }
+
+        public mutating func appendInterpolation(_ value: some SQLBindable) {
+            binds.append(value.sqlText)
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(_ value: (some SQLBindable)?) {
+            binds.append(value?.sqlText)
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(unsafeSQL text: String) { sql += text }
+    }
+}
+
+extension String: SQLBindable {
+    public var sqlText: String? { self }
+}
+
+extension Int: SQLBindable {
+    public var sqlText: String? { String(self) }
+}
+
+extension Int64: SQLBindable {
+    public var sqlText: String? { String(self) }
+}
+
+extension Bool: SQLBindable {
+    public var sqlText: String? { self ? "t" : "f" }
+}
+
+extension Timestamp: SQLBindable {
+    public var sqlText: String? { description }
+}
+
+extension UUID128: SQLBindable {
+    public var sqlText: String? { description }
+}
+
+extension ID: SQLBindable {
+    public var sqlText: String? { uuid.description }
+}
+
+/// Bytes sent as a `bytea` parameter (hex format).
+public struct SQLBytes: SQLBindable, Sendable {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public var sqlText: String? {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// An array of values sent as one PostgreSQL array literal (`{a,b}`) for `= ANY($1)`.
+public struct SQLArray<Element: SQLBindable>: SQLBindable {
+    public var elements: [Element]
+    public init(_ elements: [Element]) { self.elements = elements }
+
+    public var sqlText: String? {
+        var text = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { text += "," }
+            guard let value = element.sqlText else {
+                text += "NULL"
+                continue
+            }
+            text += "\""
+            for character in value.unicodeScalars {
+                if character == "\"" || character == "\\" { text += "\\" }
+                text.unicodeScalars.append(character)
+            }
+            text += "\""
+        }
+        return text + "}"
+    }
+}
