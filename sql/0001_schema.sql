@@ -127,7 +127,7 @@ CREATE TABLE events (
         'subscription.created', 'subscription.updated', 'subscription.canceled', 'subscription.trial_ended',
         'invoice.created', 'invoice.paid', 'invoice.voided', 'invoice.marked_uncollectible')),
     created_at timestamptz NOT NULL,
-    data       jsonb NOT NULL
+    data       json NOT NULL -- kept as written: the object exactly as the API returned it
 );
 CREATE INDEX events_type ON events (type, seq);
 

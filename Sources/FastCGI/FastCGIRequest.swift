@@ -27,7 +27,7 @@ public struct FastCGIResponse: Sendable {
 
     /// The bytes written to the FastCGI stdout stream.
     public var headerBytes: [UInt8] {
-        var text = "Status: \(status)\r\n"
+        var text = "Status: \(status) \(Self.reasonPhrase(status))\r\nContent-Length: \(body.count)\r\n"
         for (name, value) in headers {
             text += name
             text += ": "
@@ -36,6 +36,26 @@ public struct FastCGIResponse: Sendable {
         }
         text += "\r\n"
         return Array(text.utf8)
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 201: return "Created"
+        case 204: return "No Content"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 409: return "Conflict"
+        case 413: return "Content Too Large"
+        case 415: return "Unsupported Media Type"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 503: return "Service Unavailable"
+        default: return "Status"
+        }
     }
 }
 

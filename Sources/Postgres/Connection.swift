@@ -25,8 +25,9 @@ public final class Connection {
         if let handle { PQfinish(handle) }
         statementNames.removeAll()
         inTransaction = false
-        let keywords = ["dbname", "options", "application_name", "connect_timeout"]
-        let values = [conninfo, "-c TimeZone=UTC -c DateStyle=ISO", "billing", "5"]
+        // NULL-terminated, as PQconnectdbParams requires.
+        let keywords: [String?] = ["dbname", "options", "application_name", "connect_timeout", nil]
+        let values: [String?] = [conninfo, "-c TimeZone=UTC -c DateStyle=ISO", "billing", "5", nil]
         handle = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)
@@ -36,6 +37,8 @@ public final class Connection {
             let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             throw PostgresError(kind: .connection, detail: message)
         }
+        // Server notices ("relation already exists, skipping") are not errors; keep them off stderr.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
     }
 
     /// Whether the connection is usable; a broken one is re-established by `reconnectIfNeeded`.

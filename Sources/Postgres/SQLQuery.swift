@@ -30,8 +30,11 @@ public struct SQLQuery: ExpressibleByStringInterpolation, Sendable {
     public mutating func append(unsafeSQL text: String) { sql += text }
 
     /// Appends a parameter placeholder bound to `value`.
-    public mutating func append(bind value: some SQLBindable) {
-        binds.append(value.sqlText)
+    public mutating func append(bind value: some SQLBindable) { append(bindText: value.sqlText) }
+
+    /// Appends a parameter placeholder bound to already-rendered parameter text.
+    public mutating func append(bindText text: String?) {
+        binds.append(text)
         sql += "$\(binds.count)"
     }
 

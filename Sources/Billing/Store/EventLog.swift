@@ -7,7 +7,7 @@ public enum EventLog {
         try db.query(
             """
             INSERT INTO events (id, type, created_at, data) \
-            VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(object.jsonString)::jsonb)
+            VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(object.jsonString)::json)
             """)
     }
 

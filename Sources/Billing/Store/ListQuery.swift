@@ -6,7 +6,7 @@ import Postgres
 struct ListQuery {
     var table: String
     var columns: String
-    var filters: [(column: String, value: any SQLBindable)] = []
+    var filters: [(column: String, text: String?)] = []
 
     init(table: String, columns: String) {
         self.table = table
@@ -14,7 +14,7 @@ struct ListQuery {
     }
 
     mutating func filter(_ column: String, _ value: (any SQLBindable)?) {
-        if let value { filters.append((column, value)) }
+        if let value { filters.append((column, value.sqlText)) }
     }
 
     func run<Item: JSONWritable>(
@@ -23,7 +23,7 @@ struct ListQuery {
         var query = SQLQuery(unsafeSQL: "SELECT \(columns) FROM \(table) WHERE true")
         for filter in filters {
             query.append(unsafeSQL: " AND \(filter.column) = ")
-            query.append(bind: filter.value)
+            query.append(bindText: filter.text)
         }
         if let after = page.startingAfter {
             query.append(unsafeSQL: " AND seq < (SELECT seq FROM \(table) WHERE id = ")
@@ -38,13 +38,5 @@ struct ListQuery {
             if !exists { throw BillingError.invalid(field: "starting_after", message: "no such object") }
         }
         return Page(rows: rows, limit: page.limit, cursor: cursor)
-    }
-}
-
-extension SQLQuery {
-    /// Appends any bindable value (existential form, for filter lists).
-    mutating func append(bind value: any SQLBindable) {
-        func open<T: SQLBindable>(_ value: T) { append(bind: value) }
-        open(value)
     }
 }

@@ -1,0 +1,54 @@
+# make run   set up and start the whole stack on http://127.0.0.1:$(PORT); Ctrl-C stops it
+# make test  the same on a throwaway cluster and port, then every test
+SHELL := /bin/bash
+PORT ?= 8080
+TEST_PORT ?= 18080
+DATA := $(CURDIR)/.data
+SWIFT_BUILD := swift build -c release
+PYTHON := PYTHONPATH=$(DATA)/py python3
+
+.PHONY: run test build deps unit e2e stop format clean
+
+deps:
+	@scripts/stack.sh deps
+
+build: deps
+	$(SWIFT_BUILD)
+
+run: build
+	@trap 'scripts/stack.sh down $(DATA)/run; exit 0' INT TERM EXIT; \
+	scripts/stack.sh up $(DATA)/run $(PORT); \
+	cp $(DATA)/run/billing.pid $(DATA)/billing.pid; \
+	key=$$(.build/release/billing api-key create --name "make run" --quiet \
+		--database-url "$$(scripts/stack.sh url $(DATA)/run)"); \
+	echo; \
+	echo "Billing API:  http://127.0.0.1:$(PORT)/"; \
+	echo "Swagger UI:   http://127.0.0.1:$(PORT)/docs/"; \
+	echo "OpenAPI:      http://127.0.0.1:$(PORT)/openapi.yaml"; \
+	echo "Health:       http://127.0.0.1:$(PORT)/health/ready"; \
+	echo "Pool PID:     $$(cat $(DATA)/billing.pid) (.data/billing.pid)"; \
+	echo "API key: $$key"; \
+	echo "Press Ctrl-C to stop."; \
+	while kill -0 $$(cat $(DATA)/billing.pid) 2>/dev/null; do sleep 1; done
+
+stop:
+	@scripts/stack.sh down $(DATA)/run
+
+unit: deps
+	swift test -c release
+
+test: build unit e2e
+
+e2e: build
+	@dir=$$(mktemp -d $(DATA)/test-XXXXXX); \
+	trap "scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
+	scripts/stack.sh up $$dir $(TEST_PORT) && \
+	BASE_URL=http://127.0.0.1:$(TEST_PORT) STACK_DIR=$$dir DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
+	BILLING_BIN=$(CURDIR)/.build/release/billing REPO_ROOT=$(CURDIR) \
+	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/e2e
+
+format:
+	swift format --in-place --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build

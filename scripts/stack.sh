@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole stack on one machine: a private PostgreSQL cluster, the
+# migrations, the FastCGI pool and nginx. Used by `make run` and `make test`.
+#
+#   scripts/stack.sh deps              install what is missing (apt, PyPI)
+#   scripts/stack.sh up DIR PORT       start everything with state under DIR
+#   scripts/stack.sh down DIR          stop everything started under DIR
+#   scripts/stack.sh env DIR           print the variables tests use (DATABASE_URL, …)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BILLING_BIN:-$ROOT/.build/release/billing}
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+WORKERS=${WORKERS:-2}
+THREADS=${THREADS:-4}
+SWAGGER_VERSION=5.31.0
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+deps() {
+    local missing=()
+    command -v nginx >/dev/null || missing+=(nginx-light)
+    [ -f /usr/include/fcgiapp.h ] || missing+=(libfcgi-dev)
+    [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || missing+=(postgresql)
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v python3 >/dev/null || missing+=(python3 python3-pip)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+        PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    # Python packages (Swagger UI assets, test tools) go to a private folder, never the system.
+    local py=$ROOT/.data/py
+    if [ ! -f "$py/.installed-$SWAGGER_VERSION" ]; then
+        log "installing Swagger UI $SWAGGER_VERSION and the test tools from PyPI"
+        mkdir -p "$py"
+        PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check --target "$py" \
+            "swagger-ui-bundle-v2==$SWAGGER_VERSION" pytest requests openapi-spec-validator pyyaml
+        touch "$py/.installed-$SWAGGER_VERSION"
+    fi
+}
+
+database_url() { echo "postgresql:///billing?host=$1/pg-socket&user=postgres"; }
+
+start_postgres() {
+    local dir=$1
+    mkdir -p "$dir/pg-socket"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir/pg-socket"
+    if [ ! -f "$dir/pg/PG_VERSION" ]; then
+        log "initialising PostgreSQL cluster in $dir/pg"
+        mkdir -p "$dir/pg"
+        [ "$(id -u)" = 0 ] && chown postgres "$dir/pg"
+        as_postgres "$PGBIN/initdb" -D "$dir/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+    # Unix socket only: PostgreSQL is never reachable over the network.
+    as_postgres "$PGBIN/pg_ctl" -D "$dir/pg" -l "$dir/pg/server.log" -w -t 60 \
+        -o "-c listen_addresses='' -k $dir/pg-socket -c max_connections=100 -c shared_buffers=256MB -c fsync=on" \
+        start >/dev/null
+    as_postgres "$PGBIN/psql" -h "$dir/pg-socket" -U postgres -d postgres -Atqc \
+        "SELECT 1 FROM pg_database WHERE datname = 'billing'" | grep -q 1 ||
+        as_postgres "$PGBIN/createdb" -h "$dir/pg-socket" -U postgres billing
+}
+
+install_docs() {
+    local dir=$1
+    local vendor
+    vendor=$(ls -d "$ROOT"/.data/py/swagger_ui_bundle/vendor/swagger-ui-* | tail -n 1)
+    rm -rf "$dir/docs" && mkdir -p "$dir/docs"
+    cp "$vendor"/*.js "$vendor"/*.css "$vendor"/*.png "$vendor"/index.html "$dir/docs/"
+    cp "$ROOT/nginx/swagger-initializer.js" "$dir/docs/swagger-initializer.js"
+}
+
+render_nginx() {
+    local dir=$1 port=$2
+    mkdir -p "$dir/nginx/tmp"
+    sed -e "s|\${NGINX_DIR}|$dir/nginx|g" \
+        -e "s|\${LISTEN}|127.0.0.1:$port|g" \
+        -e "s|\${FASTCGI_ADDRESS}|unix:$dir/billing.sock|g" \
+        -e "s|\${OPENAPI_FILE}|$ROOT/nginx/openapi.yaml|g" \
+        -e "s|\${DOCS_DIR}|$dir/docs|g" \
+        "$ROOT/nginx/nginx.conf.template" >"$dir/nginx/nginx.conf"
+    cp "$ROOT/nginx/fastcgi_billing.conf" "$dir/nginx/"
+}
+
+up() {
+    local dir port
+    dir=$(mkdir -p "$1" && cd "$1" && pwd)
+    port=$2
+    deps
+    start_postgres "$dir"
+    local url
+    url=$(database_url "$dir")
+    "$BIN" migrate --dir "$ROOT/sql" --database-url "$url" >&2
+    install_docs "$dir"
+    render_nginx "$dir" "$port"
+
+    log "starting the pool ($WORKERS workers x $THREADS threads)"
+    DATABASE_URL=$url nohup "$BIN" serve --socket "$dir/billing.sock" --workers "$WORKERS" --threads "$THREADS" \
+        --pid-file "$dir/billing.pid" >>"$dir/billing.log" 2>&1 &
+    for _ in $(seq 100); do [ -S "$dir/billing.sock" ] && break; sleep 0.1; done
+    [ -S "$dir/billing.sock" ] || { tail -n 20 "$dir/billing.log" >&2; exit 1; }
+
+    log "starting nginx on 127.0.0.1:$port"
+    nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log"
+    for _ in $(seq 100); do
+        curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || { tail -n 20 "$dir/billing.log" >&2; exit 1; }
+}
+
+down() {
+    local dir=$1
+    [ -d "$dir" ] || return 0
+    dir=$(cd "$dir" && pwd)
+    if [ -f "$dir/nginx/nginx.pid" ]; then
+        nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" -s quit 2>/dev/null || true
+    fi
+    if [ -f "$dir/billing.pid" ]; then
+        local pid
+        pid=$(cat "$dir/billing.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    if [ -f "$dir/pg/postmaster.pid" ]; then
+        as_postgres "$PGBIN/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+case "${1:-}" in
+deps) deps ;;
+up) up "$2" "$3" ;;
+down) down "$2" ;;
+url) dir=$(cd "$2" && pwd); database_url "$dir" ;;
+*) echo "usage: $0 deps | up DIR PORT | down DIR | url DIR" >&2; exit 2 ;;
+esac
