@@ -1,0 +1,104 @@
+"""End-to-end tests: real nginx, the real FastCGI pool and a real PostgreSQL, started by
+`make test` (scripts/stack.sh) and reached over loopback only."""
+
+import os
+import subprocess
+import uuid
+
+import pytest
+import requests
+
+BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:18080")
+DATABASE_URL = os.environ["DATABASE_URL"]
+BILLING_BIN = os.environ["BILLING_BIN"]
+REPO_ROOT = os.environ.get("REPO_ROOT", os.getcwd())
+TIMEOUT = 30
+
+
+def create_api_key(name="e2e"):
+    out = subprocess.run(
+        [BILLING_BIN, "api-key", "create", "--name", name, "--quiet", "--database-url", DATABASE_URL],
+        check=True, capture_output=True, text=True,
+    )
+    return out.stdout.strip()
+
+
+def sql(query):
+    """Runs one SQL statement through psql and returns its rows as lists of strings."""
+    out = subprocess.run(
+        ["psql", DATABASE_URL, "-AtX", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", query],
+        check=True, capture_output=True, text=True,
+    )
+    return [line.split("\t") for line in out.stdout.splitlines() if line]
+
+
+class Client:
+    """A thin requests wrapper that checks every response for the service's promises."""
+
+    def __init__(self, key):
+        self.key = key
+        self.session = requests.Session()
+
+    def request(self, method, path, json=None, headers=None, data=None, auth=True, **kwargs):
+        h = {}
+        if auth and self.key:
+            h["Authorization"] = f"Bearer {self.key}"
+        if json is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        response = self.session.request(
+            method, BASE_URL + path, json=json, data=data, headers=h, timeout=TIMEOUT, **kwargs)
+        assert response.status_code < 500 or response.status_code == 503, (
+            f"{method} {path} -> {response.status_code}: {response.text}")
+        assert response.headers.get("X-Request-Id"), "every response carries X-Request-Id"
+        if response.status_code >= 400:
+            assert response.headers["Content-Type"].startswith("application/problem+json"), response.text
+            body = response.json()
+            assert body["status"] == response.status_code
+            assert body["title"] and body["type"] and "detail" in body
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json=json, **kwargs)
+
+    def patch(self, path, json=None, **kwargs):
+        return self.request("PATCH", path, json=json, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def api_key():
+    return create_api_key()
+
+
+@pytest.fixture()
+def client(api_key):
+    return Client(api_key)
+
+
+def unique(prefix="x"):
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def new_customer(client, **fields):
+    body = {"email": f"{unique('c')}@example.com", "name": "Test Customer"}
+    body.update(fields)
+    response = client.post("/customers", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def new_plan(client, **fields):
+    body = {"code": unique("plan"), "name": "Pro", "amount_cents": 2500, "currency": "EUR", "interval": "month"}
+    body.update(fields)
+    response = client.post("/plans", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def subscribe(client, customer, plan, **fields):
+    body = {"customer_id": customer["id"], "plan_id": plan["id"]}
+    body.update(fields)
+    return client.post("/subscriptions", body)
