@@ -1,0 +1,30 @@
+# Container images for compose.yaml: the Swift binary (app, migrate) and nginx with the
+# Swagger UI assets installed from PyPI at build time (never committed).
+
+FROM swift:6.0-bookworm AS builder
+RUN apt-get update && apt-get install -y --no-install-recommends libfcgi-dev libpq-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+RUN swift build -c release --product billing && cp .build/release/billing /usr/local/bin/billing
+
+FROM python:3.11-slim AS docs
+RUN pip install --no-cache-dir --target /py swagger-ui-bundle-v2==5.31.0 \
+    && mkdir /docs && cp /py/swagger_ui_bundle/vendor/swagger-ui-*/* /docs/
+COPY nginx/swagger-initializer.js /docs/swagger-initializer.js
+
+FROM debian:bookworm-slim AS app
+RUN apt-get update && apt-get install -y --no-install-recommends libfcgi-bin libpq5 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* && useradd --system --home /srv billing
+COPY --from=builder /usr/lib/swift/linux/*.so /usr/lib/swift/linux/
+COPY --from=builder /usr/local/bin/billing /usr/local/bin/billing
+COPY sql /srv/sql
+WORKDIR /srv
+USER billing
+ENTRYPOINT ["billing"]
+CMD ["serve", "--socket", "0.0.0.0:9000", "--workers", "2", "--threads", "4"]
+
+FROM nginx:1.27-bookworm AS nginx
+COPY --from=docs /docs /srv/docs
+COPY nginx/openapi.yaml /srv/openapi.yaml
