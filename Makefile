@@ -18,7 +18,7 @@ build: deps
 run: build
 	@trap 'scripts/stack.sh down $(DATA)/run; exit 0' INT TERM EXIT; \
 	scripts/stack.sh up $(DATA)/run $(PORT); \
-	cp $(DATA)/run/billing.pid $(DATA)/billing.pid; \
+	cp "$$(scripts/stack.sh home $(DATA)/run)/billing.pid" $(DATA)/billing.pid; \
 	key=$$(.build/release/billing api-key create --name "make run" --quiet \
 		--database-url "$$(scripts/stack.sh url $(DATA)/run)"); \
 	echo; \
@@ -41,7 +41,7 @@ test: build unit e2e
 
 e2e: build
 	@dir=$$(mktemp -d $(DATA)/test-XXXXXX); \
-	trap "scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
+	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
 	scripts/stack.sh up $$dir $(TEST_PORT) && \
 	BASE_URL=http://127.0.0.1:$(TEST_PORT) STACK_DIR=$$dir DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
 	BILLING_BIN=$(CURDIR)/.build/release/billing REPO_ROOT=$(CURDIR) \

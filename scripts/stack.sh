@@ -5,7 +5,8 @@
 #   scripts/stack.sh deps              install what is missing (apt, PyPI)
 #   scripts/stack.sh up DIR PORT       start everything with state under DIR
 #   scripts/stack.sh down DIR          stop everything started under DIR
-#   scripts/stack.sh env DIR           print the variables tests use (DATABASE_URL, …)
+#   scripts/stack.sh url DIR           print the DATABASE_URL of the stack under DIR
+#   scripts/stack.sh home DIR          print where the stack under DIR keeps its state
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,7 @@ deps() {
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
     [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || missing+=(postgresql)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v curl >/dev/null || missing+=(curl)
     command -v python3 >/dev/null || missing+=(python3 python3-pip)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
@@ -48,25 +50,43 @@ deps() {
     fi
 }
 
-database_url() { echo "postgresql:///billing?host=$1/pg-socket&user=postgres"; }
+# Where the running stack keeps its state: DIR itself, unless the unprivileged users
+# that PostgreSQL and nginx's workers run as cannot reach it (a checkout under /root,
+# say); then a folder under /tmp that DIR/home points to.
+state_home() {
+    local dir=$1
+    if [ -L "$dir/home" ]; then readlink "$dir/home"; return; fi
+    if [ "$(id -u)" = 0 ] && ! { runuser -u postgres -- test -x "$dir" && runuser -u nobody -- test -x "$dir"; }; then
+        local home
+        home=$(mktemp -d /tmp/billing-state.XXXXXX)
+        chmod 755 "$home"
+        ln -sfn "$home" "$dir/home"
+        echo "$home"
+    else
+        echo "$dir"
+    fi
+}
+
+database_url() { echo "postgresql:///billing?host=$(state_home "$1")/pg-socket&user=postgres"; }
 
 start_postgres() {
-    local dir=$1
-    mkdir -p "$dir/pg-socket"
-    [ "$(id -u)" = 0 ] && chown postgres "$dir/pg-socket"
-    if [ ! -f "$dir/pg/PG_VERSION" ]; then
-        log "initialising PostgreSQL cluster in $dir/pg"
-        mkdir -p "$dir/pg"
-        [ "$(id -u)" = 0 ] && chown postgres "$dir/pg"
-        as_postgres "$PGBIN/initdb" -D "$dir/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    local home
+    home=$(state_home "$1")
+    mkdir -p "$home/pg-socket"
+    [ "$(id -u)" = 0 ] && chown postgres "$home/pg-socket"
+    if [ ! -f "$home/pg/PG_VERSION" ]; then
+        log "initialising PostgreSQL cluster in $home/pg"
+        mkdir -p "$home/pg"
+        [ "$(id -u)" = 0 ] && chown postgres "$home/pg"
+        as_postgres "$PGBIN/initdb" -D "$home/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
     # Unix socket only: PostgreSQL is never reachable over the network.
-    as_postgres "$PGBIN/pg_ctl" -D "$dir/pg" -l "$dir/pg/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -k $dir/pg-socket -c max_connections=100 -c shared_buffers=256MB -c fsync=on" \
+    as_postgres "$PGBIN/pg_ctl" -D "$home/pg" -l "$home/pg/server.log" -w -t 60 \
+        -o "-c listen_addresses='' -k $home/pg-socket -c max_connections=100 -c shared_buffers=256MB" \
         start >/dev/null
-    as_postgres "$PGBIN/psql" -h "$dir/pg-socket" -U postgres -d postgres -Atqc \
+    as_postgres "$PGBIN/psql" -h "$home/pg-socket" -U postgres -d postgres -Atqc \
         "SELECT 1 FROM pg_database WHERE datname = 'billing'" | grep -q 1 ||
-        as_postgres "$PGBIN/createdb" -h "$dir/pg-socket" -U postgres billing
+        as_postgres "$PGBIN/createdb" -h "$home/pg-socket" -U postgres billing
 }
 
 install_docs() {
@@ -76,15 +96,16 @@ install_docs() {
     rm -rf "$dir/docs" && mkdir -p "$dir/docs"
     cp "$vendor"/*.js "$vendor"/*.css "$vendor"/*.png "$vendor"/index.html "$dir/docs/"
     cp "$ROOT/nginx/swagger-initializer.js" "$dir/docs/swagger-initializer.js"
+    cp "$ROOT/nginx/openapi.yaml" "$dir/openapi.yaml"
 }
 
 render_nginx() {
     local dir=$1 port=$2
-    mkdir -p "$dir/nginx/tmp"
+    mkdir -p "$dir/nginx"
     sed -e "s|\${NGINX_DIR}|$dir/nginx|g" \
         -e "s|\${LISTEN}|127.0.0.1:$port|g" \
         -e "s|\${FASTCGI_ADDRESS}|unix:$dir/billing.sock|g" \
-        -e "s|\${OPENAPI_FILE}|$ROOT/nginx/openapi.yaml|g" \
+        -e "s|\${OPENAPI_FILE}|$dir/openapi.yaml|g" \
         -e "s|\${DOCS_DIR}|$dir/docs|g" \
         "$ROOT/nginx/nginx.conf.template" >"$dir/nginx/nginx.conf"
     cp "$ROOT/nginx/fastcgi_billing.conf" "$dir/nginx/"
@@ -99,6 +120,7 @@ up() {
     local url
     url=$(database_url "$dir")
     "$BIN" migrate --dir "$ROOT/sql" --database-url "$url" >&2
+    dir=$(state_home "$dir")
     install_docs "$dir"
     render_nginx "$dir" "$port"
 
@@ -121,6 +143,8 @@ down() {
     local dir=$1
     [ -d "$dir" ] || return 0
     dir=$(cd "$dir" && pwd)
+    local top=$dir
+    dir=$(state_home "$top")
     if [ -f "$dir/nginx/nginx.pid" ]; then
         nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" -s quit 2>/dev/null || true
     fi
@@ -133,6 +157,8 @@ down() {
     if [ -f "$dir/pg/postmaster.pid" ]; then
         as_postgres "$PGBIN/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
     fi
+    # State that had to live outside DIR goes with it when asked.
+    if [ -L "$top/home" ] && [ "${KEEP_DATA:-1}" = 0 ]; then rm -rf "$dir" "$top/home"; fi
 }
 
 case "${1:-}" in
@@ -140,5 +166,6 @@ deps) deps ;;
 up) up "$2" "$3" ;;
 down) down "$2" ;;
 url) dir=$(cd "$2" && pwd); database_url "$dir" ;;
+home) dir=$(cd "$2" && pwd); state_home "$dir" ;;
 *) echo "usage: $0 deps | up DIR PORT | down DIR | url DIR" >&2; exit 2 ;;
 esac
