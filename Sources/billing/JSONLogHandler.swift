@@ -17,17 +17,14 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
+    func log(event: LogEvent) {
         var json = JSONWriter(capacity: 256)
         json.beginObject()
         json.field("time", Timestamp.now())
-        json.field("level", level.rawValue)
-        json.field("msg", message.description)
-        json.field("pid", Int(getpid()))
-        for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) {
+        json.field("level", event.level.rawValue)
+        json.field("msg", event.message.description)
+        json.field("process", Int(getpid()))
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             json.field(key, value.description)
         }
         json.endObject()
