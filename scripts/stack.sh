@@ -125,7 +125,7 @@ up() {
     render_nginx "$dir" "$port"
 
     log "starting the pool ($WORKERS workers x $THREADS threads)"
-    DATABASE_URL=$url nohup "$BIN" serve --socket "$dir/billing.sock" --workers "$WORKERS" --threads "$THREADS" \
+    DATABASE_URL=$url BILLING_RUN_INTERVAL=${BILLING_RUN_INTERVAL:-60} nohup "$BIN" serve --socket "$dir/billing.sock" --workers "$WORKERS" --threads "$THREADS" \
         --pid-file "$dir/billing.pid" >>"$dir/billing.log" 2>&1 &
     for _ in $(seq 100); do [ -S "$dir/billing.sock" ] && break; sleep 0.1; done
     [ -S "$dir/billing.sock" ] || { tail -n 20 "$dir/billing.log" >&2; exit 1; }

@@ -21,7 +21,10 @@ public struct API: Sendable {
         CustomerRoutes.register(in: &api)
         PlanRoutes.register(in: &api)
         SubscriptionRoutes.register(in: &api)
+        SubscriptionActionRoutes.register(in: &api)
         InvoiceRoutes.register(in: &api)
+        InvoiceActionRoutes.register(in: &api)
+        BillingRunRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         return api
     }
@@ -37,7 +40,7 @@ public struct API: Sendable {
     /// store nothing), then `perform` runs in one transaction together with the
     /// idempotency record, if the client sent an `Idempotency-Key`.
     mutating func write<Input>(
-        _ method: String, _ path: String, bodyOptional: Bool = false,
+        _ method: String, _ path: String, bodyOptional: Bool = false, transactional: Bool = true,
         decode: @escaping @Sendable (inout FieldReader) throws -> Input,
         perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
     ) {
@@ -50,7 +53,9 @@ public struct API: Sendable {
                 var reader = try FieldReader(body: empty && bodyOptional ? Array("{}".utf8) : request.body)
                 let input = try decode(&reader)
                 try reader.finish()
-                return try IdempotentWrite.run(call) { try perform(input, call) }
+                return transactional
+                    ? try IdempotentWrite.run(call) { try perform(input, call) }
+                    : try IdempotentWrite.runOutsideTransaction(call) { try perform(input, call) }
             })
     }
 

@@ -19,6 +19,9 @@ enum ErrorMapping {
         case let database as PostgresError where database.isConnectionFailure:
             logger.warning("database unavailable", metadata: ["error": "\(database.detail)"])
             return .serviceUnavailable("the database is unavailable")
+        case let database as PostgresError where database.sqlState == "55000":
+            // A trigger guarding settled invoices refused a change.
+            return .conflict("the object is in a state that does not allow this change", slug: "immutable")
         case let database as PostgresError where database.isRetryable:
             return .conflict("the request conflicted with a concurrent one; retry it", slug: "concurrent-update")
         case let database as PostgresError where database.isCheckViolation || database.sqlState.hasPrefix("22"):

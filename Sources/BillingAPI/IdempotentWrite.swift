@@ -27,6 +27,55 @@ enum IdempotentWrite {
         }
     }
 
+    /// For work that manages its own transactions (the billing run, in batches): the key
+    /// is checked first and the response stored after. The work itself is idempotent, so
+    /// two concurrent first attempts are harmless; only the first response is kept.
+    static func runOutsideTransaction(_ call: Call, _ perform: () throws -> HTTPResponse) throws -> HTTPResponse {
+        guard let key = try validatedKey(call.request.idempotencyKey), let apiKeyID = call.apiKeyID else {
+            return try perform()
+        }
+        let db = try call.database()
+        let request = call.request
+        let requestHash = SHA256.hash(request.body)
+        if let replay = try db.transaction({ () throws -> HTTPResponse? in
+            guard try IdempotencyStore.tryLock(apiKeyID: apiKeyID, key: key, on: db) else { throw inProgress }
+            return try replayIfStored(request, apiKeyID: apiKeyID, key: key, requestHash: requestHash, db: db)
+        }) {
+            return replay
+        }
+        let response: HTTPResponse
+        do {
+            response = try perform()
+        } catch let error where error is BillingError || error is Problem {
+            response = ErrorMapping.problem(for: error, logger: call.context.logger).response(requestID: request.requestID)
+        }
+        try db.transaction {
+            try IdempotencyStore.save(
+                apiKeyID: apiKeyID, key: key, method: request.method, path: request.path, requestHash: requestHash,
+                status: response.status, body: response.body, now: call.now, on: db)
+        }
+        return response
+    }
+
+    static let inProgress = Problem.conflict(
+        "a request with this Idempotency-Key is still being processed; retry later", slug: "idempotency-key-in-use")
+
+    /// The stored response for a retry of the same request, a 422 for another request
+    /// under the same key, or nil for a key not used yet.
+    private static func replayIfStored(
+        _ request: HTTPRequest, apiKeyID: UUID128, key: String, requestHash: [UInt8], db: Connection
+    ) throws -> HTTPResponse? {
+        guard let stored = try IdempotencyStore.find(apiKeyID: apiKeyID, key: key, on: db) else { return nil }
+        guard stored.method == request.method, stored.path == request.path, stored.requestHash == requestHash else {
+            throw Problem(
+                status: 422, slug: "idempotency-key-reused", title: "Idempotency key reused",
+                detail: "this Idempotency-Key was used with a different request")
+        }
+        var replay = HTTPResponse.json(stored.status, bytes: Array(stored.body.utf8))
+        replay.headers.append(("Idempotent-Replayed", "true"))
+        return replay
+    }
+
     private static func validatedKey(_ key: String?) throws -> String? {
         guard let key else { return nil }
         guard !key.isEmpty, key.unicodeScalars.count <= maximumKeyLength else {
@@ -39,21 +88,9 @@ enum IdempotentWrite {
         _ call: Call, key: String, apiKeyID: UUID128, db: Connection, _ perform: () throws -> HTTPResponse
     ) throws -> HTTPResponse {
         let request = call.request
-        guard try IdempotencyStore.tryLock(apiKeyID: apiKeyID, key: key, on: db) else {
-            throw Problem.conflict(
-                "a request with this Idempotency-Key is still being processed; retry later",
-                slug: "idempotency-key-in-use")
-        }
+        guard try IdempotencyStore.tryLock(apiKeyID: apiKeyID, key: key, on: db) else { throw inProgress }
         let requestHash = SHA256.hash(request.body)
-        if let stored = try IdempotencyStore.find(apiKeyID: apiKeyID, key: key, on: db) {
-            guard stored.method == request.method, stored.path == request.path, stored.requestHash == requestHash
-            else {
-                throw Problem(
-                    status: 422, slug: "idempotency-key-reused", title: "Idempotency key reused",
-                    detail: "this Idempotency-Key was used with a different request")
-            }
-            var replay = HTTPResponse.json(stored.status, bytes: Array(stored.body.utf8))
-            replay.headers.append(("Idempotent-Replayed", "true"))
+        if let replay = try replayIfStored(request, apiKeyID: apiKeyID, key: key, requestHash: requestHash, db: db) {
             return replay
         }
         try db.execute(unsafeSQL: "SAVEPOINT idempotent_request")

@@ -17,13 +17,21 @@ public final class Master {
         public var workerCommand: [String]
         public var gracefulTimeoutSeconds: Int
         public var pidFile: String?
+        /// The billing-run command, started every `billingRunInterval` seconds (0: never).
+        public var billingRunCommand: [String]
+        public var billingRunInterval: Int
 
-        public init(listen: String, workers: Int, workerCommand: [String], gracefulTimeoutSeconds: Int, pidFile: String?) {
+        public init(
+            listen: String, workers: Int, workerCommand: [String], gracefulTimeoutSeconds: Int, pidFile: String?,
+            billingRunCommand: [String] = [], billingRunInterval: Int = 0
+        ) {
             self.listen = listen
             self.workers = workers
             self.workerCommand = workerCommand
             self.gracefulTimeoutSeconds = gracefulTimeoutSeconds
             self.pidFile = pidFile
+            self.billingRunCommand = billingRunCommand
+            self.billingRunInterval = billingRunInterval
         }
     }
 
@@ -41,6 +49,8 @@ public final class Master {
     private var generation = 1
     private var consecutiveCrashes = 0
     private var stopping = false
+    private var billingRunPID: pid_t?
+    private var nextBillingRun: Int64 = 0
 
     public init(options: Options, logger: Logger) {
         self.options = options
@@ -70,7 +80,10 @@ public final class Master {
                 }
             }
             reap()
-            if !stopping { replaceMissingWorkers() }
+            if !stopping {
+                replaceMissingWorkers()
+                startBillingRunIfDue()
+            }
         }
         shutdown()
         return 0
@@ -101,7 +114,21 @@ public final class Master {
     }
 
     private func spawn() {
-        let command = options.workerCommand
+        guard let pid = start(options.workerCommand, listenFD: listenFD) else { return }
+        workers[pid] = Worker(pid: pid, generation: generation, startedAt: Int64(CShim_wallSeconds()))
+        logger.info("worker started", metadata: ["pid": "\(pid)", "generation": "\(generation)"])
+    }
+
+    /// Starts `billing run-due` every interval, one at a time; runs on several hosts are safe.
+    private func startBillingRunIfDue() {
+        guard options.billingRunInterval > 0, billingRunPID == nil, !options.billingRunCommand.isEmpty else { return }
+        let now = Int64(CShim_wallSeconds())
+        guard now >= nextBillingRun else { return }
+        nextBillingRun = now + Int64(options.billingRunInterval)
+        billingRunPID = start(options.billingRunCommand, listenFD: -1)
+    }
+
+    private func start(_ command: [String], listenFD: Int32) -> pid_t? {
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var environment: [UnsafeMutablePointer<CChar>?] = []
@@ -116,11 +143,10 @@ public final class Master {
         environment.append(nil)
         let pid = CShim_spawn(command[0], argv, environment, listenFD)
         guard pid > 0 else {
-            logger.error("cannot start worker", metadata: ["error": "\(String(cString: strerror(-pid)))"])
-            return
+            logger.error("cannot start \(command.dropFirst().first ?? "")", metadata: ["error": "\(String(cString: strerror(-pid)))"])
+            return nil
         }
-        workers[pid] = Worker(pid: pid, generation: generation, startedAt: Int64(CShim_wallSeconds()))
-        logger.info("worker started", metadata: ["pid": "\(pid)", "generation": "\(generation)"])
+        return pid
     }
 
     private func reap() {
@@ -129,6 +155,13 @@ public final class Master {
         while true {
             let pid = CShim_reap(&exitCode, &termSignal)
             guard pid > 0 else { return }
+            if pid == billingRunPID {
+                billingRunPID = nil
+                if exitCode != 0 {
+                    logger.error("billing run failed", metadata: ["code": "\(exitCode)", "signal": "\(termSignal)"])
+                }
+                continue
+            }
             guard let worker = workers.removeValue(forKey: pid) else { continue }
             let uptime = Int64(CShim_wallSeconds()) - worker.startedAt
             if stopping || worker.generation != generation {
@@ -165,6 +198,7 @@ public final class Master {
     private func shutdown() {
         logger.info("pool stopping: draining workers")
         for pid in workers.keys { kill(pid, SIGTERM) }
+        if let billingRunPID { kill(billingRunPID, SIGTERM) }
         let deadline = CShim_monotonicNanos() + Int64(options.gracefulTimeoutSeconds) * 1_000_000_000
         while !workers.isEmpty && CShim_monotonicNanos() < deadline {
             reap()

@@ -107,16 +107,20 @@ public struct SQLBytes: SQLBindable, Sendable {
     }
 }
 
-/// An array of values sent as one PostgreSQL array literal (`{a,b}`) for `= ANY($1)`.
-public struct SQLArray<Element: SQLBindable>: SQLBindable {
-    public var elements: [Element]
-    public init(_ elements: [Element]) { self.elements = elements }
+/// An array of values sent as one PostgreSQL array literal (`{"a","b",NULL}`), for
+/// `= ANY($1)` and for bulk `INSERT … SELECT * FROM unnest($1::uuid[], …)`.
+public struct SQLArray: SQLBindable, Sendable {
+    public var texts: [String?]
+
+    public init<Element: SQLBindable>(_ elements: [Element]) { texts = elements.map(\.sqlText) }
+
+    public init<Element: SQLBindable>(_ elements: [Element?]) { texts = elements.map { $0?.sqlText } }
 
     public var sqlText: String? {
         var text = "{"
-        for (index, element) in elements.enumerated() {
+        for (index, element) in texts.enumerated() {
             if index > 0 { text += "," }
-            guard let value = element.sqlText else {
+            guard let value = element else {
                 text += "NULL"
                 continue
             }

@@ -26,6 +26,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Write the master's PID to this file.")
     var pidFile: String?
 
+    @Option(help: "Seconds between billing runs started by the pool (0: off). Default: $BILLING_RUN_INTERVAL, else 60.")
+    var billingRunInterval: Int?
+
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
@@ -36,11 +39,16 @@ struct Serve: ParsableCommand {
     func run() throws {
         BillingCommand.bootstrapLogging()
         var command = [executablePath(), "worker", "--threads", "\(threads)"]
-        if let url = database.databaseURL { command += ["--database-url", url] }
+        var runCommand = [executablePath(), "run-due"]
+        if let url = database.databaseURL {
+            command += ["--database-url", url]
+            runCommand += ["--database-url", url]
+        }
+        let interval = billingRunInterval ?? processEnvironment()["BILLING_RUN_INTERVAL"].flatMap { Int($0) } ?? 60
         let master = Master(
             options: .init(
                 listen: socket, workers: workers, workerCommand: command, gracefulTimeoutSeconds: gracefulTimeout,
-                pidFile: pidFile),
+                pidFile: pidFile, billingRunCommand: runCommand, billingRunInterval: max(0, interval)),
             logger: Logger(label: "billing.pool"))
         throw ExitCode(try master.run())
     }

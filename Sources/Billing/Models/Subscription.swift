@@ -30,6 +30,10 @@ public struct Subscription: Equatable, Sendable {
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, created_at
         """
 
+    /// The same columns qualified with the alias `s`, for joins.
+    static let qualifiedColumns = qualified(columns, with: "s")
+    static let columnCount = 14
+
     init(row: Row) {
         id = row.required(row.id(0), column: 0)
         customerID = row.required(row.id(1), column: 1)
@@ -51,6 +55,12 @@ public struct Subscription: Equatable, Sendable {
 extension Subscription: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()
+        writeFields(to: &json)
+        json.endObject()
+    }
+
+    /// The fields without the enclosing braces, so that a response can add its own.
+    func writeFields(to json: inout JSONWriter) {
         json.field("id", id.description)
         json.field("customer_id", customerID.description)
         json.field("plan_id", planID.description)
@@ -65,6 +75,6 @@ extension Subscription: JSONWritable {
         json.field("ended_at", endedAt)
         json.field("cancellation_reason", cancellationReason)
         json.field("created_at", createdAt)
-        json.endObject()
     }
 }
+

@@ -89,6 +89,43 @@ public enum CustomerService {
         return customer
     }
 
+    /// Records the customer's currency and balance after billing, with its event.
+    static func setCurrencyAndBalance(
+        _ id: ID<Customer>, currency: String, balance: Int64, now: Timestamp, on db: Connection
+    ) throws {
+        let updated = try db.query(
+            """
+            UPDATE customers SET currency = \(currency), balance_cents = \(balance), updated_at = \(now) \
+            WHERE id = \(id) RETURNING \(unsafeSQL: Customer.columns)
+            """)
+        try EventLog.append(.customerUpdated, Customer(row: updated[0]), at: now, on: db)
+    }
+
+    /// Locks the customers (in id order, so that concurrent runs cannot deadlock) and
+    /// returns their balances.
+    static func lockBalances(_ ids: [ID<Customer>], on db: Connection) throws -> [ID<Customer>: Int64] {
+        var balances: [ID<Customer>: Int64] = [:]
+        let rows = try db.query(
+            "SELECT id, balance_cents FROM customers WHERE id = ANY(\(SQLArray(ids))::uuid[]) ORDER BY id FOR UPDATE")
+        for row in rows.rows {
+            balances[row.required(row.id(0), column: 0)] = row.required(row.int64(1), column: 1)
+        }
+        return balances
+    }
+
+    /// Stores changed balances, with a `customer.updated` event each.
+    static func saveBalances(_ balances: [ID<Customer>: Int64], now: Timestamp, on db: Connection) throws {
+        guard !balances.isEmpty else { return }
+        let entries = Array(balances)
+        let updated = try db.query(
+            """
+            UPDATE customers c SET balance_cents = v.balance, updated_at = \(now) \
+            FROM unnest(\(SQLArray(entries.map(\.key)))::uuid[], \(SQLArray(entries.map(\.value)))::bigint[]) \
+            AS v(id, balance) WHERE c.id = v.id RETURNING \(unsafeSQL: qualified(Customer.columns, with: "c"))
+            """)
+        try EventLog.append(updated.rows.map { (Event.Kind.customerUpdated, Customer(row: $0)) }, at: now, on: db)
+    }
+
     private static func isEmptyString(_ value: JSONValue) -> Bool { value == .string("") }
 }
 

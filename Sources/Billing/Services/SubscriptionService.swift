@@ -67,7 +67,7 @@ public enum SubscriptionService {
         let startAt = input.startAt ?? now
         guard startAt <= now else { throw BillingError.invalid(field: "start_at", message: "must not be in the future") }
         // Locking the customer serialises everything that touches its balance and currency.
-        var customer = try CustomerService.lock(input.customerID, on: db)
+        let customer = try CustomerService.lock(input.customerID, on: db)
         let plan = try PlanService.get(input.planID, on: db)
         guard plan.isActive else { throw BillingError.conflict("the plan is not active", slug: "plan-inactive") }
         if let currency = customer.currency, currency != plan.currency {
@@ -93,21 +93,17 @@ public enum SubscriptionService {
         let description =
             start.lineKind == .trial
             ? "Trial of \(plan.name)" : "\(plan.name) (every \(plan.interval.phrase))"
-        let balanceBefore = customer.balanceCents
+        var balances = [customer.id: customer.balanceCents]
         let invoice = try InvoiceWriter.write(
-            .init(
-                subscription: subscription, reason: "subscription_create", currency: plan.currency,
-                periodStart: start.periodStart, periodEnd: start.periodEnd,
-                lines: [(start.lineKind, description, start.lineAmount, start.periodStart, start.periodEnd)]),
-            customer: &customer, now: now, config: config, on: db)
-        if customer.currency == nil || customer.balanceCents != balanceBefore {
-            customer.currency = plan.currency
-            let updated = try db.query(
-                """
-                UPDATE customers SET currency = \(plan.currency), balance_cents = \(customer.balanceCents), \
-                updated_at = \(now) WHERE id = \(customer.id) RETURNING \(unsafeSQL: Customer.columns)
-                """)
-            try EventLog.append(.customerUpdated, Customer(row: updated[0]), at: now, on: db)
+            [
+                .init(
+                    subscriptionID: subscription.id, customerID: customer.id, reason: "subscription_create",
+                    currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd,
+                    lines: [.init(kind: start.lineKind, description: description, amount: start.lineAmount, start: start.periodStart, end: start.periodEnd)])
+            ], balances: &balances, now: now, config: config, on: db)[0]
+        let balance = balances[customer.id] ?? customer.balanceCents
+        if customer.currency == nil || balance != customer.balanceCents {
+            try CustomerService.setCurrencyAndBalance(customer.id, currency: plan.currency, balance: balance, now: now, on: db)
         }
         try EventLog.append(.subscriptionCreated, subscription, at: now, on: db)
         return Created(subscription: subscription, invoice: invoice)

@@ -11,6 +11,22 @@ public enum EventLog {
             """)
     }
 
+    /// Appends many events in one statement, in order.
+    static func append<Object: JSONWritable>(_ events: [(Event.Kind, Object)], at time: Timestamp, on db: Connection)
+        throws
+    {
+        guard !events.isEmpty else { return }
+        if events.count == 1 { return try append(events[0].0, events[0].1, at: time, on: db) }
+        let ids = events.map { _ in ID<Event>.generate() }
+        try db.query(
+            """
+            INSERT INTO events (id, type, created_at, data) \
+            SELECT id, type, \(time), data FROM unnest(\(SQLArray(ids))::uuid[], \
+            \(SQLArray(events.map(\.0.rawValue)))::text[], \(SQLArray(events.map(\.1.jsonString)))::json[]) \
+            WITH ORDINALITY AS e(id, type, data, n) ORDER BY n
+            """)
+    }
+
     public static func list(type: String?, page: PageRequest, on db: Connection) throws -> Page<Event> {
         var query = ListQuery(table: "events", columns: Event.columns)
         query.filter("type", type)

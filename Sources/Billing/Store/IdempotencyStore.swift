@@ -48,7 +48,8 @@ public enum IdempotencyStore {
             """
             INSERT INTO idempotency_keys (api_key_id, key, request_method, request_path, request_hash, \
             response_status, response_body, created_at) VALUES (\(apiKeyID), \(key), \(method), \(path), \
-            \(SQLBytes(requestHash)), \(status), \(String(decoding: body, as: UTF8.self)), \(now))
+            \(SQLBytes(requestHash)), \(status), \(String(decoding: body, as: UTF8.self)), \(now)) \
+            ON CONFLICT (api_key_id, key) DO NOTHING
             """)
     }
 

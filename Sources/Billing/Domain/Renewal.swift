@@ -1,0 +1,66 @@
+import Common
+
+/// What the billing run does to one subscription up to `asOf`: pure, so that the rules
+/// (trial end, catch-up of every missed period in order, cancel at period end) are
+/// unit-tested without a database. Periods always come from the anchor.
+public struct Renewal: Equatable, Sendable {
+    public struct Period: Equatable, Sendable {
+        public var start: Timestamp
+        public var end: Timestamp
+
+        public init(start: Timestamp, end: Timestamp) {
+            self.start = start
+            self.end = end
+        }
+    }
+
+    /// Periods to invoice, oldest first.
+    public var invoices: [Period] = []
+    public var trialEnded = false
+    /// Set when `cancel_at_period_end` ends the subscription at this instant.
+    public var endedAt: Timestamp?
+    public var status: Subscription.Status
+    public var currentPeriodStart: Timestamp
+    public var currentPeriodEnd: Timestamp
+
+    /// Whether the run changes anything.
+    public var changesSomething: Bool { trialEnded || endedAt != nil || !invoices.isEmpty }
+
+    public init(
+        status: Subscription.Status, anchor: Timestamp, interval: BillingInterval, trialEnd: Timestamp?,
+        currentPeriodStart: Timestamp, currentPeriodEnd: Timestamp, cancelAtPeriodEnd: Bool, asOf: Timestamp,
+        maximumPeriods: Int = 10_000
+    ) {
+        self.status = status
+        self.currentPeriodStart = currentPeriodStart
+        self.currentPeriodEnd = currentPeriodEnd
+        guard status != .canceled else { return }
+        let schedule = BillingSchedule(anchor: anchor, interval: interval)
+
+        if status == .trialing {
+            guard let trialEnd, trialEnd <= asOf else { return }
+            if cancelAtPeriodEnd {
+                endedAt = trialEnd
+                self.status = .canceled
+                return
+            }
+            trialEnded = true
+            self.status = .active
+            let first = schedule.period(containing: trialEnd)
+            invoices.append(Period(start: first.start, end: first.end))
+            self.currentPeriodStart = first.start
+            self.currentPeriodEnd = first.end
+        }
+        while self.currentPeriodEnd <= asOf && invoices.count < maximumPeriods {
+            if cancelAtPeriodEnd {
+                endedAt = self.currentPeriodEnd
+                self.status = .canceled
+                return
+            }
+            let next = schedule.period(containing: self.currentPeriodEnd)
+            invoices.append(Period(start: next.start, end: next.end))
+            self.currentPeriodStart = next.start
+            self.currentPeriodEnd = next.end
+        }
+    }
+}

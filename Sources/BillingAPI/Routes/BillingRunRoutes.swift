@@ -1,0 +1,17 @@
+import Billing
+import Common
+import HTTP
+
+/// `POST /billing/run`: the same run as `billing run-due` and the pool's timer.
+enum BillingRunRoutes {
+    static func register(in api: inout API) {
+        // The run commits in batches of its own, so it is not wrapped in one transaction.
+        api.write("POST", "/billing/run", bodyOptional: true, transactional: false) { reader in
+            reader.timestamp("as_of")
+        } perform: { asOf, call in
+            let asOf = asOf ?? call.now
+            guard asOf <= call.now else { throw BillingError.invalid(field: "as_of", message: "must not be in the future") }
+            return .json(200, try BillingRun.run(asOf: asOf, config: call.context.config, on: call.database()))
+        }
+    }
+}

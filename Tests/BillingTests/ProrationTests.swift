@@ -1,0 +1,170 @@
+import Billing
+import Common
+import Testing
+
+private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
+private let day: Int64 = 86_400
+
+@Suite struct ProrationTests {
+    @Test(arguments: [
+        // amount, remaining, length → share (rounded half away from zero)
+        (Int64(1000), Int64(15), Int64(30), Int64(500)),
+        (2000, 15, 30, 1000),
+        (995, 30, 31, 963),
+        (1, 1, 2, 1),
+        (-1, 1, 2, -1),
+        (3, 1, 2, 2),
+        (1000, 0, 30, 0),
+        (1000, 30, 30, 1000),
+        (1000, 45, 30, 1000),
+        (1000, -5, 30, 0),
+        (1_000_000_000_000, 31_622_399, 31_622_400, 999_999_968_377),
+    ])
+    func sharesAreExact(amount: Int64, remaining: Int64, length: Int64, share: Int64) {
+        #expect(Proration.share(of: amount, remaining: remaining, of: length) == share)
+    }
+
+    @Test func upgradeAtTheExactMiddleOfA30DayPeriod() {
+        let change = Proration.change(from: 1000, to: 2000, at: 15 * day, periodStart: 0, periodEnd: 30 * day)
+        #expect(change.credit == -500)
+        #expect(change.charge == 1000)
+    }
+
+    @Test func threeUpgradesInOneMonthNet6000() {
+        // 3000 billed on day 1; upgrades to 6000 on day 11 and to 9000 on day 21 of 30.
+        let first = Proration.change(from: 3000, to: 6000, at: 10 * day, periodStart: 0, periodEnd: 30 * day)
+        let second = Proration.change(from: 6000, to: 9000, at: 20 * day, periodStart: 0, periodEnd: 30 * day)
+        #expect((first.credit, first.charge) == (-2000, 4000))
+        #expect((second.credit, second.charge) == (-2000, 3000))
+        #expect(3000 + first.credit + first.charge + second.credit + second.charge == 6000)
+    }
+
+    /// Generated amounts and change times: the credit for a period never exceeds what was
+    /// billed for it, and credit + remaining charge of the same amount cancel out.
+    @Test func creditNeverExceedsWhatWasBilled() {
+        var generator = SplitMix64(seed: 7)
+        for _ in 0..<10_000 {
+            let amount = Int64(generator.next() % 1_000_000_000_001)
+            let length = Int64(1 + generator.next() % (366 * 86_400))
+            let elapsed = Int64(generator.next() % UInt64(length + 1))
+            let change = Proration.change(from: amount, to: amount, at: elapsed, periodStart: 0, periodEnd: length)
+            #expect(-change.credit <= amount)
+            #expect(change.credit <= 0)
+            #expect(change.credit + change.charge == 0)
+        }
+    }
+}
+
+@Suite struct PlanChangeTests {
+    private let monthly = BillingInterval(unit: .month, count: 1)
+
+    private func change(
+        from old: Int64, to new: Int64, interval: BillingInterval? = nil, prorate: Bool = true, at now: String,
+        start: String = "2026-04-01T00:00:00Z", end: String = "2026-05-01T00:00:00Z", status: Subscription.Status = .active
+    ) -> PlanChange {
+        PlanChange(
+            oldName: "Old", oldAmount: old, oldInterval: monthly, newName: "New", newAmount: new,
+            newInterval: interval ?? monthly, prorate: prorate, now: t(now), status: status, anchor: t(start),
+            periodStart: t(start), periodEnd: t(end))
+    }
+
+    @Test func sameIntervalKeepsThePeriodAndProratesBothWays() {
+        let result = change(from: 1000, to: 2000, at: "2026-04-16T00:00:00Z")
+        #expect(result.lineKinds == [.proration, .proration])
+        #expect(result.lineAmounts == [-500, 1000])
+        #expect(result.periodStart == t("2026-04-01T00:00:00Z"))
+        #expect(result.periodEnd == t("2026-05-01T00:00:00Z"))
+        #expect(result.anchor == t("2026-04-01T00:00:00Z"))
+    }
+
+    @Test func withoutProrationNothingIsInvoiced() {
+        #expect(change(from: 1000, to: 2000, prorate: false, at: "2026-04-16T00:00:00Z").lineAmounts == [])
+    }
+
+    @Test func aDowngradeCreditsMoreThanItCharges() {
+        #expect(change(from: 2000, to: 1000, at: "2026-04-16T00:00:00Z").lineAmounts == [-1000, 500])
+    }
+
+    @Test func monthlyToYearlyRestartsTheCycleNow() {
+        let result = change(
+            from: 3000, to: 30000, interval: BillingInterval(unit: .year, count: 1), at: "2026-04-11T00:00:00Z")
+        #expect(result.anchor == t("2026-04-11T00:00:00Z"))
+        #expect(result.periodStart == t("2026-04-11T00:00:00Z"))
+        #expect(result.periodEnd == t("2027-04-11T00:00:00Z"))
+        #expect(result.lineKinds == [.subscription, .proration])
+        #expect(result.lineAmounts == [30000, -2000])
+    }
+
+    @Test func aTrialIsNotProrated() {
+        #expect(change(from: 1000, to: 2000, at: "2026-04-16T00:00:00Z", status: .trialing).lineAmounts == [])
+    }
+}
+
+@Suite struct RenewalTests {
+    private let monthly = BillingInterval(unit: .month, count: 1)
+
+    @Test func catchesUpEveryMissedPeriodInOrderFromTheAnchor() {
+        let renewal = Renewal(
+            status: .active, anchor: t("2025-01-31T10:00:00Z"), interval: monthly, trialEnd: nil,
+            currentPeriodStart: t("2025-01-31T10:00:00Z"), currentPeriodEnd: t("2025-02-28T10:00:00Z"),
+            cancelAtPeriodEnd: false, asOf: t("2025-05-01T00:00:00Z"))
+        #expect(
+            renewal.invoices.map(\.start.description) == [
+                "2025-02-28T10:00:00Z", "2025-03-31T10:00:00Z", "2025-04-30T10:00:00Z",
+            ])
+        #expect(renewal.currentPeriodStart == t("2025-04-30T10:00:00Z"))
+        #expect(renewal.currentPeriodEnd == t("2025-05-31T10:00:00Z"))
+        #expect(renewal.status == .active)
+    }
+
+    @Test func nothingIsDueBeforeThePeriodEnds() {
+        let renewal = Renewal(
+            status: .active, anchor: t("2025-01-31T10:00:00Z"), interval: monthly, trialEnd: nil,
+            currentPeriodStart: t("2025-01-31T10:00:00Z"), currentPeriodEnd: t("2025-02-28T10:00:00Z"),
+            cancelAtPeriodEnd: false, asOf: t("2025-02-28T09:59:59Z"))
+        #expect(!renewal.changesSomething)
+    }
+
+    @Test func anEndedTrialBecomesActiveAndItsFirstPaidPeriodIsInvoiced() {
+        let renewal = Renewal(
+            status: .trialing, anchor: t("2026-01-15T00:00:00Z"), interval: monthly, trialEnd: t("2026-01-15T00:00:00Z"),
+            currentPeriodStart: t("2026-01-01T00:00:00Z"), currentPeriodEnd: t("2026-01-15T00:00:00Z"),
+            cancelAtPeriodEnd: false, asOf: t("2026-01-20T00:00:00Z"))
+        #expect(renewal.trialEnded)
+        #expect(renewal.status == .active)
+        #expect(renewal.invoices == [.init(start: t("2026-01-15T00:00:00Z"), end: t("2026-02-15T00:00:00Z"))])
+    }
+
+    @Test func cancelAtPeriodEndEndsWithoutANewInvoice() {
+        let renewal = Renewal(
+            status: .active, anchor: t("2026-01-01T00:00:00Z"), interval: monthly, trialEnd: nil,
+            currentPeriodStart: t("2026-01-01T00:00:00Z"), currentPeriodEnd: t("2026-02-01T00:00:00Z"),
+            cancelAtPeriodEnd: true, asOf: t("2026-06-01T00:00:00Z"))
+        #expect(renewal.invoices.isEmpty)
+        #expect(renewal.status == .canceled)
+        #expect(renewal.endedAt == t("2026-02-01T00:00:00Z"))
+    }
+
+    @Test func aCanceledSubscriptionIsLeftAlone() {
+        let renewal = Renewal(
+            status: .canceled, anchor: t("2026-01-01T00:00:00Z"), interval: monthly, trialEnd: nil,
+            currentPeriodStart: t("2026-01-01T00:00:00Z"), currentPeriodEnd: t("2026-02-01T00:00:00Z"),
+            cancelAtPeriodEnd: false, asOf: t("2026-06-01T00:00:00Z"))
+        #expect(!renewal.changesSomething)
+    }
+}
+
+@Suite struct DunningTests {
+    @Test(arguments: [
+        (Subscription.Status.active, "2026-01-08T00:00:00Z", "2026-01-07T00:00:00Z", Dunning.none),
+        (.active, "2026-01-08T00:00:00Z", "2026-01-08T00:00:00Z", .markPastDue),
+        (.pastDue, "2026-01-08T00:00:00Z", "2026-01-21T23:59:59Z", .none),
+        (.pastDue, "2026-01-08T00:00:00Z", "2026-01-22T00:00:00Z", .cancelForNonpayment),
+        (.active, "2026-01-08T00:00:00Z", "2026-03-01T00:00:00Z", .cancelForNonpayment),
+        (.trialing, "2026-01-08T00:00:00Z", "2026-03-01T00:00:00Z", .none),
+        (.canceled, "2026-01-08T00:00:00Z", "2026-03-01T00:00:00Z", .none),
+    ])
+    func decides(status: Subscription.Status, due: String, asOf: String, expected: Dunning) {
+        #expect(Dunning.decide(status: status, oldestDue: t(due), asOf: t(asOf), graceDays: 14) == expected)
+    }
+}
