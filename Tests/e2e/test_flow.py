@@ -149,11 +149,12 @@ def test_one_live_subscription_and_one_currency_per_customer(client):
     customer = new_customer(client)
     euro = new_plan(client, currency="EUR")
     dollar = new_plan(client, currency="USD")
-    assert subscribe(client, customer, euro).status_code == 201
+    first = subscribe(client, customer, euro)
+    assert first.status_code == 201
     assert subscribe(client, customer, euro).status_code == 409
     other = new_customer(client)
     assert subscribe(client, other, dollar).status_code == 201
-    sql(f"UPDATE subscriptions SET status = 'canceled', ended_at = now() WHERE customer_id = '{customer['id']}'")
+    assert client.post(f"/subscriptions/{first.json()['id']}/cancel").status_code == 200
     response = subscribe(client, customer, dollar)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "plan_id"
