@@ -4,6 +4,7 @@
 #
 #   scripts/stack.sh deps              install what is missing (apt, PyPI)
 #   scripts/stack.sh up DIR PORT       start everything with state under DIR
+#   scripts/stack.sh db DIR            start only PostgreSQL (migrated) under DIR
 #   scripts/stack.sh down DIR          stop everything started under DIR
 #   scripts/stack.sh url DIR           print the DATABASE_URL of the stack under DIR
 #   scripts/stack.sh home DIR          print where the stack under DIR keeps its state
@@ -111,15 +112,22 @@ render_nginx() {
     cp "$ROOT/nginx/fastcgi_billing.conf" "$dir/nginx/"
 }
 
+# PostgreSQL only, migrated: for benchmarks and tools.
+db() {
+    local dir
+    dir=$(mkdir -p "$1" && cd "$1" && pwd)
+    deps
+    start_postgres "$dir"
+    "$BIN" migrate --dir "$ROOT/sql" --database-url "$(database_url "$dir")" >&2
+}
+
 up() {
     local dir port
     dir=$(mkdir -p "$1" && cd "$1" && pwd)
     port=$2
-    deps
-    start_postgres "$dir"
+    db "$dir"
     local url
     url=$(database_url "$dir")
-    "$BIN" migrate --dir "$ROOT/sql" --database-url "$url" >&2
     dir=$(state_home "$dir")
     install_docs "$dir"
     render_nginx "$dir" "$port"
@@ -164,8 +172,9 @@ down() {
 case "${1:-}" in
 deps) deps ;;
 up) up "$2" "$3" ;;
+db) db "$2" ;;
 down) down "$2" ;;
 url) dir=$(cd "$2" && pwd); database_url "$dir" ;;
 home) dir=$(cd "$2" && pwd); state_home "$dir" ;;
-*) echo "usage: $0 deps | up DIR PORT | down DIR | url DIR" >&2; exit 2 ;;
+*) echo "usage: $0 deps | up DIR PORT | db DIR | down DIR | url DIR | home DIR" >&2; exit 2 ;;
 esac

@@ -123,20 +123,24 @@ public final class Connection {
 /// Calls `body` with a C array of pointers to NUL-terminated copies of `strings`
 /// (nil stays NULL), all valid for the duration of the call.
 func withCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    var offsets: [Int?] = []
+    var offsets: [Int] = []
     offsets.reserveCapacity(strings.count)
-    var storage: [CChar] = []
+    var storage: [UInt8] = []
+    storage.reserveCapacity(strings.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 1 })
     for string in strings {
         guard let string else {
-            offsets.append(nil)
+            offsets.append(-1)
             continue
         }
         offsets.append(storage.count)
-        storage.append(contentsOf: string.utf8.map { CChar(bitPattern: $0) })
+        storage.append(contentsOf: string.utf8)
         storage.append(0)
     }
+    if storage.isEmpty { storage.append(0) }  // an empty array may have no base address
     return storage.withUnsafeBufferPointer { buffer in
-        let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { buffer.baseAddress! + $0 } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+        buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(buffer.count, 1)) { base in
+            let pointers: [UnsafePointer<CChar>?] = offsets.map { $0 < 0 ? nil : base + $0 }
+            return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+        }
     }
 }
