@@ -9,10 +9,27 @@ import Postgres
 public struct API: Sendable {
     struct Endpoint: Sendable {
         var authenticated: Bool
+        var route: Int
         var run: @Sendable (inout Call) throws -> HTTPResponse
     }
 
     var router = Router<Endpoint>()
+    /// `METHOD /path/{param}` of every route, by index; index 0 is "no route matched".
+    public private(set) var routeLabels = ["unmatched"]
+
+    private mutating func add(
+        _ method: String, _ path: String, authenticated: Bool, _ run: @escaping @Sendable (inout Call) throws -> HTTPResponse
+    ) {
+        router.add(method, path, Endpoint(authenticated: authenticated, route: routeLabels.count, run: run))
+        routeLabels.append("\(method) \(path)")
+    }
+
+    /// Adds a read-only route from outside the module (the pool's `/status` and `/metrics`).
+    public mutating func addRead(
+        _ path: String, authenticated: Bool, _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse
+    ) {
+        add("GET", path, authenticated: authenticated) { call in try body(call.request) }
+    }
 
     /// The complete API of API.md.
     public static func billing() -> API {
@@ -33,7 +50,7 @@ public struct API: Sendable {
     mutating func read(
         _ path: String, authenticated: Bool = true, _ body: @escaping @Sendable (Call) throws -> HTTPResponse
     ) {
-        router.add("GET", path, Endpoint(authenticated: authenticated) { call in try body(call) })
+        add("GET", path, authenticated: authenticated) { call in try body(call) }
     }
 
     /// A route that changes state: the body is decoded and validated first (400/415/422
@@ -44,9 +61,7 @@ public struct API: Sendable {
         decode: @escaping @Sendable (inout FieldReader) throws -> Input,
         perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
     ) {
-        router.add(
-            method, path,
-            Endpoint(authenticated: true) { call in
+        add(method, path, authenticated: true) { call in
                 let request = call.request
                 let empty = request.body.isEmpty
                 guard request.hasJSONContentType || (bodyOptional && empty) else { throw Problem.unsupportedMediaType }
@@ -56,12 +71,13 @@ public struct API: Sendable {
                 return transactional
                     ? try IdempotentWrite.run(call) { try perform(input, call) }
                     : try IdempotentWrite.runOutsideTransaction(call) { try perform(input, call) }
-            })
+            }
     }
 
     /// Answers one request; every failure becomes a problem+json response.
     public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
         var call = Call(request: request, parameters: [], context: context, now: .now(), apiKeyID: nil)
+        var route = 0
         do {
             switch router.match(method: request.method, path: request.path) {
             case .notFound:
@@ -69,13 +85,18 @@ public struct API: Sendable {
             case .methodNotAllowed(let allow):
                 throw Problem.methodNotAllowed(allow: allow)
             case .found(let endpoint, let parameters):
+                route = endpoint.route
                 call = Call(request: request, parameters: parameters, context: context, now: call.now, apiKeyID: nil)
                 if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
                 if request.bodyTooLarge { throw Problem.payloadTooLarge }
-                return try endpoint.run(&call)
+                var response = try endpoint.run(&call)
+                response.route = endpoint.route
+                return response
             }
         } catch {
-            return ErrorMapping.problem(for: error, logger: context.logger).response(requestID: request.requestID)
+            var response = ErrorMapping.problem(for: error, context: context).response(requestID: request.requestID)
+            response.route = route
+            return response
         }
     }
 }

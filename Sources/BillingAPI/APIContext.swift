@@ -14,6 +14,8 @@ public final class APIContext {
     public let conninfo: String
     public let config: BillingConfig
     public var logger: Logger
+    /// Called for every database failure a request meets (the pool counts them).
+    public var onDatabaseError: (() -> Void)?
     private var connection: Connection?
     private var authCache: [[UInt8]: (keyID: UUID128, expiresAt: Int64)] = [:]
     /// How long a verified API key is trusted without asking PostgreSQL again; a revoked
@@ -37,6 +39,7 @@ public final class APIContext {
             self.connection = connection
             return connection
         } catch {
+            onDatabaseError?()
             logger.warning("database unavailable", metadata: ["error": "\(error.detail)"])
             throw Problem.serviceUnavailable("the database is unavailable")
         }

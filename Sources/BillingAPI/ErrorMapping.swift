@@ -6,7 +6,9 @@ import Postgres
 /// The one place where errors become problem+json. Client mistakes map to 4xx; only a
 /// bug maps to 500, and its details go to the log, never into the response.
 enum ErrorMapping {
-    static func problem(for error: Error, logger: Logger) -> Problem {
+    static func problem(for error: Error, context: APIContext) -> Problem {
+        let logger = context.logger
+        if error is PostgresError { context.onDatabaseError?() }
         switch error {
         case let problem as Problem:
             return problem

@@ -47,7 +47,7 @@ enum IdempotentWrite {
         do {
             response = try perform()
         } catch let error where error is BillingError || error is Problem {
-            response = ErrorMapping.problem(for: error, logger: call.context.logger).response(requestID: request.requestID)
+            response = ErrorMapping.problem(for: error, context: call.context).response(requestID: request.requestID)
         }
         try db.transaction {
             try IdempotencyStore.save(
@@ -101,7 +101,7 @@ enum IdempotentWrite {
             // The request ran and failed on a business rule: that outcome is the answer to
             // every retry, so it is stored too, without the partial changes.
             try db.execute(unsafeSQL: "ROLLBACK TO SAVEPOINT idempotent_request")
-            response = ErrorMapping.problem(for: error, logger: call.context.logger).response(
+            response = ErrorMapping.problem(for: error, context: call.context).response(
                 requestID: request.requestID)
         }
         try IdempotencyStore.save(

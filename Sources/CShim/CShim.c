@@ -200,3 +200,44 @@ long long CShim_monotonicNanos(void) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 }
+
+#include <sys/mman.h>
+
+void *CShim_mapShared(const char *path, unsigned long size, int create) {
+    int fd = open(path, create ? (O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC) : (O_RDWR | O_CLOEXEC), 0644);
+    if (fd < 0) return NULL;
+    if (create && ftruncate(fd, (off_t)size) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return memory == MAP_FAILED ? NULL : memory;
+}
+
+unsigned long long CShim_atomicAdd(unsigned long long *word, unsigned long long value) {
+    return __atomic_add_fetch(word, value, __ATOMIC_SEQ_CST);
+}
+
+unsigned long long CShim_atomicLoad(const unsigned long long *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+
+void CShim_atomicStore(unsigned long long *word, unsigned long long value) {
+    __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+}
+
+void CShim_atomicMax(unsigned long long *word, unsigned long long value) {
+    unsigned long long current = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    while (current < value &&
+           !__atomic_compare_exchange_n(word, &current, value, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
+long long CShim_wallMillis(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec * 1000LL + now.tv_nsec / 1000000;
+}

@@ -1,5 +1,6 @@
 import CFastCGI
 import CShim
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -15,6 +16,10 @@ public final class FastCGIServer: @unchecked Sendable {
     public let listenFD: Int32
     public let threadCount: Int
     public let maxBodyBytes: Int
+    /// After this many requests in total the server stops by itself (0: never), so that
+    /// the pool can replace the process (php-fpm's `pm.max_requests`).
+    public let maxRequests: Int
+    private let served = Atomic<Int>(0)
     private let wakeRead: Int32
     private let wakeWrite: Int32
     var wakeWriteFD: Int32 { wakeWrite }
@@ -23,10 +28,13 @@ public final class FastCGIServer: @unchecked Sendable {
     ///   - listenFD: the listening socket (fd 0 for a worker spawned by the pool).
     ///   - threadCount: accept threads, each with its own handler.
     ///   - maxBodyBytes: bodies longer than this are not read; the request is flagged instead.
-    public init(listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20) throws(FastCGIError) {
+    public init(listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20, maxRequests: Int = 0)
+        throws(FastCGIError)
+    {
         self.listenFD = listenFD
         self.threadCount = threadCount
         self.maxBodyBytes = maxBodyBytes
+        self.maxRequests = maxRequests
         var fds: [Int32] = [-1, -1]
         try check(CShim_pipe(&fds), "pipe")
         wakeRead = fds[0]
@@ -46,18 +54,21 @@ public final class FastCGIServer: @unchecked Sendable {
     /// The read end of the wake pipe, for callers that also wait on it.
     public var stopRequested: Bool { CShim_waitReadable(wakeRead, -1, 0) == 1 }
 
+    /// Whether the server stopped because it served `maxRequests`.
+    public var reachedMaxRequests: Bool { maxRequests > 0 && served.load(ordering: .relaxed) >= maxRequests }
+
     /// Runs the accept threads until `stop()`, then returns after all of them finished
-    /// their current request.
-    public func run(makeHandler: @escaping @Sendable () -> FastCGIHandler) {
+    /// their current request. `makeHandler` is called on each thread with its index.
+    public func run(makeHandler: @escaping @Sendable (Int) -> FastCGIHandler) {
         var threads: [pthread_t] = []
-        for _ in 0..<threadCount {
-            let context = Unmanaged.passRetained(ThreadContext(server: self, makeHandler: makeHandler))
+        for index in 0..<threadCount {
+            let context = Unmanaged.passRetained(ThreadContext(server: self, index: index, makeHandler: makeHandler))
             var thread = pthread_t()
             let result = pthread_create(
                 &thread, nil,
                 { raw in
                     let context = Unmanaged<ThreadContext>.fromOpaque(raw!).takeRetainedValue()
-                    context.server.acceptLoop(handler: context.makeHandler())
+                    context.server.acceptLoop(handler: context.makeHandler(context.index))
                     return nil
                 }, context.toOpaque())
             if result == 0 { threads.append(thread) } else { context.release() }
@@ -67,9 +78,11 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private final class ThreadContext {
         let server: FastCGIServer
-        let makeHandler: @Sendable () -> FastCGIHandler
-        init(server: FastCGIServer, makeHandler: @escaping @Sendable () -> FastCGIHandler) {
+        let index: Int
+        let makeHandler: @Sendable (Int) -> FastCGIHandler
+        init(server: FastCGIServer, index: Int, makeHandler: @escaping @Sendable (Int) -> FastCGIHandler) {
             self.server = server
+            self.index = index
             self.makeHandler = makeHandler
         }
     }
@@ -90,7 +103,11 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             // Another thread or process may have taken the connection: EAGAIN, wait again.
             guard FCGX_Accept_r(request) >= 0 else { continue }
-            if stopRequested { request.pointee.keepConnection = 0 }
+            let count = served.add(1, ordering: .relaxed).newValue
+            let last = maxRequests > 0 && count >= maxRequests
+            if last { stop() }
+            // The last response of a stopping worker must not leave the connection open.
+            if last || stopRequested { request.pointee.keepConnection = 0 }
             let incoming = readRequest(request)
             let response = handler.handle(incoming)
             writeResponse(response, to: request)

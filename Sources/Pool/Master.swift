@@ -5,52 +5,78 @@ import Logging
     import Glibc
 #endif
 
-/// The pool master: owns the listening socket for its whole life, starts worker
-/// processes that inherit it as fd 0, replaces workers that die (with backoff against
-/// crash loops), and on SIGTERM/SIGINT asks them to drain and exits 0. It never serves.
+/// The pool master: owns the listening socket for its whole life and never serves.
+///
+/// - Workers are this binary's `worker` command, started with the socket as fd 0 and a
+///   scoreboard slot of their own; a worker counts as ready once it marks its slot.
+/// - SIGHUP starts a new generation from the binary on disk and retires the old one only
+///   when every new worker is ready (gunicorn's order, not php-fpm's): no request fails.
+///   A generation that crashes or is not ready in time is abandoned; the old one serves on.
+/// - SIGTERM/SIGINT: workers stop accepting, drain, and the master exits 0.
+/// - A dead worker is replaced at once, with exponential backoff while they keep dying;
+///   a request past `requestTimeout` gets its worker killed and replaced. Escalation is
+///   always bounded: SIGTERM, then SIGKILL at the deadline.
 public final class Master {
     public struct Options: Sendable {
         /// Unix socket path, or `host:port` for TCP.
         public var listen: String
         public var workers: Int
-        /// The worker command: executable path and arguments.
+        /// The worker command; `--slot N` is appended for each worker.
         public var workerCommand: [String]
         public var gracefulTimeoutSeconds: Int
+        /// Seconds a new worker may take to become ready during a start or reload.
+        public var readyTimeoutSeconds: Int
+        /// A request running longer gets its worker replaced (0: never).
+        public var requestTimeoutSeconds: Int
         public var pidFile: String?
+        public var scoreboardPath: String
         /// The billing-run command, started every `billingRunInterval` seconds (0: never).
         public var billingRunCommand: [String]
         public var billingRunInterval: Int
 
         public init(
-            listen: String, workers: Int, workerCommand: [String], gracefulTimeoutSeconds: Int, pidFile: String?,
-            billingRunCommand: [String] = [], billingRunInterval: Int = 0
+            listen: String, workers: Int, workerCommand: [String], gracefulTimeoutSeconds: Int,
+            readyTimeoutSeconds: Int, requestTimeoutSeconds: Int, pidFile: String?, scoreboardPath: String,
+            billingRunCommand: [String], billingRunInterval: Int
         ) {
             self.listen = listen
             self.workers = workers
             self.workerCommand = workerCommand
             self.gracefulTimeoutSeconds = gracefulTimeoutSeconds
+            self.readyTimeoutSeconds = readyTimeoutSeconds
+            self.requestTimeoutSeconds = requestTimeoutSeconds
             self.pidFile = pidFile
+            self.scoreboardPath = scoreboardPath
             self.billingRunCommand = billingRunCommand
             self.billingRunInterval = billingRunInterval
         }
     }
 
-    private struct Worker {
+    /// Exit status a worker uses after serving `--max-requests`: a planned recycle.
+    public static let recycleExitCode: Int32 = 75
+
+    struct Worker {
         var pid: pid_t
         var generation: Int
-        var startedAt: Int64
+        var slot: Int
+        var draining = false
+        var drainDeadline: Int64 = 0
+        var killedForTimeout = false
     }
 
-    private let options: Options
-    private var logger: Logger
-    private var listenFD: Int32 = -1
-    private var signalRead: Int32 = -1
-    private var workers: [pid_t: Worker] = [:]
-    private var generation = 1
-    private var consecutiveCrashes = 0
-    private var stopping = false
-    private var billingRunPID: pid_t?
-    private var nextBillingRun: Int64 = 0
+    let options: Options
+    var logger: Logger
+    var board: Scoreboard!
+    var listenFD: Int32 = -1
+    var signalRead: Int32 = -1
+    var workers: [pid_t: Worker] = [:]
+    var generation = 1
+    var pendingGeneration: Int?
+    var reloadDeadline: Int64 = 0
+    var backoff = Backoff()
+    var stopping = false
+    var billingRunPID: pid_t?
+    var nextBillingRun: Int64 = 0
 
     public init(options: Options, logger: Logger) {
         self.options = options
@@ -60,6 +86,11 @@ public final class Master {
     /// Binds the socket, starts the workers and supervises them until stopped.
     public func run() throws -> Int32 {
         listenFD = try openListener(options.listen)
+        board = try Scoreboard.create(path: options.scoreboardPath)
+        board.set(.startTime, UInt64(CShim_wallSeconds()))
+        board.set(.masterPID, UInt64(CShim_getpid()))
+        board.set(.workersConfigured, UInt64(options.workers))
+        board.set(.generation, UInt64(generation))
         var fds: [Int32] = [-1, -1]
         guard CShim_pipe(&fds) == 0 else { throw PoolError("pipe failed") }
         signalRead = fds[0]
@@ -69,66 +100,48 @@ public final class Master {
         defer { if let pidFile = options.pidFile { unlink(pidFile) } }
 
         logger.info("pool starting", metadata: ["listen": "\(options.listen)", "workers": "\(options.workers)"])
-        for _ in 0..<options.workers { spawn() }
+        for _ in 0..<options.workers { spawn(generation: generation) }
         while !stopping {
-            _ = CShim_waitReadable(signalRead, -1, 1000)
+            _ = CShim_waitReadable(signalRead, -1, 100)
             for signal in drainSignals() {
                 switch signal {
                 case SIGTERM, SIGINT, SIGQUIT: stopping = true
-                case SIGHUP: reload()
+                case SIGHUP: startReload()
                 default: break
                 }
             }
             reap()
-            if !stopping {
-                replaceMissingWorkers()
-                startBillingRunIfDue()
-            }
+            guard !stopping else { break }
+            progressReload()
+            escalateDrains()
+            killTimedOutRequests()
+            replaceMissingWorkers()
+            startBillingRunIfDue()
         }
         shutdown()
         return 0
     }
 
-    private func openListener(_ listen: String) throws -> Int32 {
-        let fd: Int32
-        if listen.hasPrefix("/") || listen.hasPrefix(".") {
-            fd = CShim_listenUnix(listen, 1024)
-        } else {
-            let parts = listen.split(separator: ":")
-            guard parts.count == 2, let port = Int32(parts[1]) else { throw PoolError("listen must be a path or host:port") }
-            fd = CShim_listenTCP(String(parts[0]), port, 1024)
+    // MARK: processes
+
+    func spawn(generation: Int) {
+        let used = Set(workers.values.map(\.slot))
+        guard let slotIndex = (0..<Scoreboard.maxSlots).first(where: { !used.contains($0) }) else {
+            logger.error("no free scoreboard slot; not starting a worker")
+            return
         }
-        guard fd >= 0 else { throw PoolError("cannot listen on \(listen): \(String(cString: strerror(-fd)))") }
-        return fd
-    }
-
-    private func drainSignals() -> [Int32] {
-        var signals: [Int32] = []
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while true {
-            let count = read(signalRead, &buffer, buffer.count)
-            guard count > 0 else { break }
-            signals += buffer[0..<count].map { Int32($0) }
+        let slot = board.slot(slotIndex)
+        slot.claim(pid: 0, generation: generation)
+        guard let pid = start(options.workerCommand + ["--slot", "\(slotIndex)"], listenFD: listenFD) else {
+            slot.release()
+            return
         }
-        return signals
+        slot.claim(pid: pid, generation: generation)
+        workers[pid] = Worker(pid: pid, generation: generation, slot: slotIndex)
+        logger.info("worker started", metadata: ["worker": "\(pid)", "generation": "\(generation)", "slot": "\(slotIndex)"])
     }
 
-    private func spawn() {
-        guard let pid = start(options.workerCommand, listenFD: listenFD) else { return }
-        workers[pid] = Worker(pid: pid, generation: generation, startedAt: Int64(CShim_wallSeconds()))
-        logger.info("worker started", metadata: ["pid": "\(pid)", "generation": "\(generation)"])
-    }
-
-    /// Starts `billing run-due` every interval, one at a time; runs on several hosts are safe.
-    private func startBillingRunIfDue() {
-        guard options.billingRunInterval > 0, billingRunPID == nil, !options.billingRunCommand.isEmpty else { return }
-        let now = Int64(CShim_wallSeconds())
-        guard now >= nextBillingRun else { return }
-        nextBillingRun = now + Int64(options.billingRunInterval)
-        billingRunPID = start(options.billingRunCommand, listenFD: -1)
-    }
-
-    private func start(_ command: [String], listenFD: Int32) -> pid_t? {
+    func start(_ command: [String], listenFD: Int32) -> pid_t? {
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var environment: [UnsafeMutablePointer<CChar>?] = []
@@ -137,19 +150,16 @@ public final class Master {
             environment.append(pointer)
             entry += 1
         }
-        let generationVariable = strdup("BILLING_GENERATION=\(generation)")
-        defer { free(generationVariable) }
-        environment.append(generationVariable)
         environment.append(nil)
         let pid = CShim_spawn(command[0], argv, environment, listenFD)
         guard pid > 0 else {
-            logger.error("cannot start \(command.dropFirst().first ?? "")", metadata: ["error": "\(String(cString: strerror(-pid)))"])
+            logger.error("cannot start \(command[0])", metadata: ["error": "\(String(cString: strerror(-pid)))"])
             return nil
         }
         return pid
     }
 
-    private func reap() {
+    func reap() {
         var exitCode: Int32 = 0
         var termSignal: Int32 = 0
         while true {
@@ -163,62 +173,176 @@ public final class Master {
                 continue
             }
             guard let worker = workers.removeValue(forKey: pid) else { continue }
-            let uptime = Int64(CShim_wallSeconds()) - worker.startedAt
-            if stopping || worker.generation != generation {
-                logger.info("worker exited", metadata: ["pid": "\(pid)", "code": "\(exitCode)"])
-                continue
+            board.slot(worker.slot).release()
+            let metadata: Logger.Metadata = [
+                "worker": "\(pid)", "generation": "\(worker.generation)", "code": "\(exitCode)",
+                "signal": "\(termSignal)",
+            ]
+            if worker.generation == pendingGeneration {
+                abortReload(reason: "a new worker exited before it was ready", metadata)
+            } else if stopping || worker.draining || worker.generation != generation {
+                logger.info("worker exited", metadata: metadata)
+            } else if worker.killedForTimeout {
+                board.increment(.restartsTimeout)
+            } else if exitCode == Self.recycleExitCode {
+                board.increment(.restartsRecycle)
+                logger.info("worker recycled after its maximum requests", metadata: metadata)
+            } else {
+                board.increment(.restartsCrash)
+                backoff.recordCrash(now: CShim_monotonicNanos())
+                logger.error("worker died; replacing it", metadata: metadata)
             }
-            consecutiveCrashes = uptime < 5 ? consecutiveCrashes + 1 : 0
+        }
+    }
+
+    func replaceMissingWorkers() {
+        let serving = workers.values.filter { $0.generation == generation && !$0.draining }.count
+        guard serving < options.workers, backoff.mayStart(now: CShim_monotonicNanos()) else { return }
+        for _ in serving..<options.workers { spawn(generation: generation) }
+    }
+
+    // MARK: reload
+
+    func startReload() {
+        guard pendingGeneration == nil else {
+            logger.warning("reload already in progress; ignoring SIGHUP")
+            return
+        }
+        let next = generation + 1
+        pendingGeneration = next
+        reloadDeadline = CShim_monotonicNanos() + Int64(options.readyTimeoutSeconds) * 1_000_000_000
+        logger.info("reloading: starting generation \(next)")
+        for _ in 0..<options.workers { spawn(generation: next) }
+    }
+
+    func progressReload() {
+        guard let next = pendingGeneration else { return }
+        let fresh = workers.values.filter { $0.generation == next }
+        if fresh.count == options.workers && fresh.allSatisfy({ board.slot($0.slot).state == .ready }) {
+            let retiring = workers.values.filter { $0.generation == generation }
+            generation = next
+            pendingGeneration = nil
+            board.set(.generation, UInt64(generation))
+            board.increment(.reloads)
+            board.set(.lastReload, 1)
+            for worker in retiring { drain(worker.pid) }
+            logger.info("reloaded: generation \(generation) serves; the old one drains")
+        } else if CShim_monotonicNanos() > reloadDeadline {
+            abortReload(reason: "new workers were not ready within \(options.readyTimeoutSeconds) s", [:])
+        }
+    }
+
+    func abortReload(reason: String, _ metadata: Logger.Metadata) {
+        guard let next = pendingGeneration else { return }
+        pendingGeneration = nil
+        for worker in workers.values where worker.generation == next { kill(worker.pid, SIGKILL) }
+        board.increment(.reloadsFailed)
+        board.set(.lastReload, 2)
+        logger.error("reload failed: \(reason); generation \(generation) keeps serving", metadata: metadata)
+    }
+
+    /// Asks a worker to stop accepting and finish what it holds, with a deadline.
+    func drain(_ pid: pid_t) {
+        guard var worker = workers[pid] else { return }
+        worker.draining = true
+        worker.drainDeadline = CShim_monotonicNanos() + Int64(options.gracefulTimeoutSeconds) * 1_000_000_000
+        workers[pid] = worker
+        board.slot(worker.slot).markDraining()
+        kill(pid, SIGTERM)
+    }
+
+    func escalateDrains() {
+        let now = CShim_monotonicNanos()
+        for worker in workers.values where worker.draining && worker.drainDeadline > 0 && now > worker.drainDeadline {
             logger.warning(
-                "worker died; replacing it",
-                metadata: ["pid": "\(pid)", "code": "\(exitCode)", "signal": "\(termSignal)", "uptime_s": "\(uptime)"])
+                "worker did not drain within \(options.gracefulTimeoutSeconds) s; killing it",
+                metadata: ["worker": "\(worker.pid)"])
+            kill(worker.pid, SIGKILL)
+            workers[worker.pid]?.drainDeadline = 0
         }
     }
 
-    private func replaceMissingWorkers() {
-        let current = workers.values.filter { $0.generation == generation }.count
-        guard current < options.workers else { return }
-        if consecutiveCrashes > 0 {
-            // Exponential backoff against a crash loop: 0.1 s, 0.2 s, … up to 10 s.
-            let delay = min(10_000_000, 100_000 << min(consecutiveCrashes - 1, 7))
-            usleep(UInt32(delay))
+    // MARK: request timeout
+
+    func killTimedOutRequests() {
+        guard options.requestTimeoutSeconds > 0 else { return }
+        let now = CShim_wallMillis()
+        let limit = Int64(options.requestTimeoutSeconds) * 1000
+        for worker in workers.values where !worker.killedForTimeout {
+            for request in board.slot(worker.slot).current where now - request.startedMillis > limit {
+                logger.error(
+                    "request timed out; replacing its worker",
+                    metadata: [
+                        "worker": "\(worker.pid)", "request_id": "\(request.requestID)",
+                        "method": "\(request.method)", "path": "\(request.path)",
+                        "duration_ms": "\(now - request.startedMillis)",
+                    ])
+                workers[worker.pid]?.killedForTimeout = true
+                kill(worker.pid, SIGKILL)
+                break
+            }
         }
-        for _ in current..<options.workers { spawn() }
     }
 
-    /// Starts a new generation, then asks the old one to drain and exit.
-    private func reload() {
-        let old = workers.values.filter { $0.generation == generation }.map(\.pid)
-        generation += 1
-        logger.info("reloading", metadata: ["generation": "\(generation)"])
-        for _ in 0..<options.workers { spawn() }
-        for pid in old { kill(pid, SIGTERM) }
+    // MARK: billing run
+
+    /// Starts `billing run-due` every interval, one at a time; runs on several hosts are safe.
+    func startBillingRunIfDue() {
+        guard options.billingRunInterval > 0, billingRunPID == nil, !options.billingRunCommand.isEmpty else { return }
+        let now = Int64(CShim_wallSeconds())
+        guard now >= nextBillingRun else { return }
+        nextBillingRun = now + Int64(options.billingRunInterval)
+        billingRunPID = start(options.billingRunCommand, listenFD: -1)
     }
 
-    private func shutdown() {
+    // MARK: start and stop
+
+    func openListener(_ listen: String) throws -> Int32 {
+        let fd: Int32
+        if Self.isUnixSocket(listen) {
+            fd = CShim_listenUnix(listen, 1024)
+        } else {
+            let parts = listen.split(separator: ":")
+            guard parts.count == 2, let port = Int32(parts[1]) else {
+                throw PoolError("listen must be a socket path or host:port")
+            }
+            fd = CShim_listenTCP(String(parts[0]), port, 1024)
+        }
+        guard fd >= 0 else { throw PoolError("cannot listen on \(listen): \(String(cString: strerror(-fd)))") }
+        return fd
+    }
+
+    static func isUnixSocket(_ listen: String) -> Bool { listen.contains("/") }
+
+    func drainSignals() -> [Int32] {
+        var signals: [Int32] = []
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while true {
+            let count = read(signalRead, &buffer, buffer.count)
+            guard count > 0 else { break }
+            signals += buffer[0..<count].map { Int32($0) }
+        }
+        return signals
+    }
+
+    func shutdown() {
         logger.info("pool stopping: draining workers")
-        for pid in workers.keys { kill(pid, SIGTERM) }
+        abortReload(reason: "the pool is stopping", [:])
+        for pid in Array(workers.keys) { drain(pid) }
         if let billingRunPID { kill(billingRunPID, SIGTERM) }
-        let deadline = CShim_monotonicNanos() + Int64(options.gracefulTimeoutSeconds) * 1_000_000_000
-        while !workers.isEmpty && CShim_monotonicNanos() < deadline {
+        while !workers.isEmpty || billingRunPID != nil {
             reap()
-            if !workers.isEmpty { usleep(20_000) }
+            escalateDrains()
+            if !workers.isEmpty || billingRunPID != nil { usleep(10_000) }
         }
-        for pid in workers.keys {
-            logger.warning("worker did not drain in time; killing it", metadata: ["pid": "\(pid)"])
-            kill(pid, SIGKILL)
-        }
-        while !workers.isEmpty {
-            reap()
-            usleep(10_000)
-        }
-        if options.listen.hasPrefix("/") || options.listen.hasPrefix(".") { unlink(options.listen) }
+        if Self.isUnixSocket(options.listen) { unlink(options.listen) }
         close(listenFD)
         logger.info("pool stopped")
     }
 
-    private func writePIDFile(_ path: String) {
-        let text = "\(CShim_getpid())\n"
+    /// The PID on the first line, the scoreboard's path on the second (for `billing reload`).
+    func writePIDFile(_ path: String) {
+        let text = "\(CShim_getpid())\n\(options.scoreboardPath)\n"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { return }
         _ = text.withCString { write(fd, $0, strlen($0)) }

@@ -7,8 +7,9 @@ struct Serve: ParsableCommand {
         abstract: "Run the pool master: bind the FastCGI socket and supervise worker processes.",
         discussion: """
             The master owns the socket and never serves. Workers are this binary's `worker` command with the \
-            socket as fd 0. SIGTERM or SIGINT drains the workers and exits 0; SIGHUP starts a new generation \
-            of workers and then retires the old one.
+            socket as fd 0. SIGHUP (or `billing reload`) starts a new generation from the binary on disk and \
+            retires the old one once every new worker is ready; a generation that fails to start is abandoned \
+            and the old one keeps serving. SIGTERM or SIGINT (or `billing stop`) drains the workers and exits 0.
             """)
 
     @Option(help: "Unix socket path or host:port to listen on.")
@@ -23,8 +24,20 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a draining worker may take before it is killed.")
     var gracefulTimeout: Int = 30
 
-    @Option(help: "Write the master's PID to this file.")
+    @Option(help: "Seconds a new worker may take to become ready (start or reload).")
+    var readyTimeout: Int = 15
+
+    @Option(help: "Seconds a request may run before its worker is replaced (0: no limit).")
+    var requestTimeout: Int = 60
+
+    @Option(help: "Requests a worker serves before it is recycled, with up to 10% jitter (0: never).")
+    var maxRequests: Int = 0
+
+    @Option(help: "Write the master's PID (and the scoreboard's path) to this file.")
     var pidFile: String?
+
+    @Option(help: "The shared scoreboard file. Default: billing.scoreboard beside the socket (or in .data).")
+    var scoreboard: String?
 
     @Option(help: "Seconds between billing runs started by the pool (0: off). Default: $BILLING_RUN_INTERVAL, else 60.")
     var billingRunInterval: Int?
@@ -32,13 +45,24 @@ struct Serve: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1…256") }
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1…256") }
+        guard (1...Scoreboard.maxSlots / 2).contains(workers) else {
+            throw ValidationError("--workers must be 1…\(Scoreboard.maxSlots / 2)")
+        }
+        guard (1...Scoreboard.maxThreads).contains(threads) else {
+            throw ValidationError("--threads must be 1…\(Scoreboard.maxThreads)")
+        }
+        guard gracefulTimeout >= 0, readyTimeout > 0, requestTimeout >= 0, maxRequests >= 0 else {
+            throw ValidationError("timeouts and --max-requests must not be negative")
+        }
     }
 
     func run() throws {
         BillingCommand.bootstrapLogging()
-        var command = [executablePath(), "worker", "--threads", "\(threads)"]
+        let scoreboardPath = scoreboard ?? Self.defaultScoreboard(for: socket)
+        var command = [
+            executablePath(), "worker", "--threads", "\(threads)", "--scoreboard", scoreboardPath, "--max-requests",
+            "\(maxRequests)",
+        ]
         var runCommand = [executablePath(), "run-due"]
         if let url = database.databaseURL {
             command += ["--database-url", url]
@@ -48,8 +72,14 @@ struct Serve: ParsableCommand {
         let master = Master(
             options: .init(
                 listen: socket, workers: workers, workerCommand: command, gracefulTimeoutSeconds: gracefulTimeout,
-                pidFile: pidFile, billingRunCommand: runCommand, billingRunInterval: max(0, interval)),
+                readyTimeoutSeconds: readyTimeout, requestTimeoutSeconds: requestTimeout, pidFile: pidFile,
+                scoreboardPath: scoreboardPath, billingRunCommand: runCommand, billingRunInterval: max(0, interval)),
             logger: Logger(label: "billing.pool"))
         throw ExitCode(try master.run())
+    }
+
+    static func defaultScoreboard(for socket: String) -> String {
+        guard let slash = socket.lastIndex(of: "/") else { return ".data/billing.scoreboard" }
+        return socket[..<slash] + "/billing.scoreboard"
     }
 }

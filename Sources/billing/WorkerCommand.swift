@@ -5,6 +5,8 @@ import CShim
 import FastCGI
 import HTTP
 import Logging
+import Pool
+import Postgres
 
 #if canImport(Glibc)
     import Glibc
@@ -18,6 +20,15 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Accept threads, each with its own PostgreSQL connection.")
     var threads: Int = 4
 
+    @Option(help: "The pool's scoreboard file.")
+    var scoreboard: String
+
+    @Option(help: "This worker's slot in the scoreboard.")
+    var slot: Int
+
+    @Option(help: "Requests to serve before exiting to be replaced (0: never); up to 10% jitter is added.")
+    var maxRequests: Int = 0
+
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
@@ -25,34 +36,72 @@ struct WorkerCommand: ParsableCommand {
         _ = CShim_dieWithParent(SIGTERM)
         _ = CShim_ignoreSIGPIPE()
         let logger = Logger(label: "billing.worker")
-        let server = try FastCGIServer(listenFD: 0, threadCount: threads, maxBodyBytes: 64 * 1024)
-        server.stopOnSignals()
-        let api = API.billing()
+        let board = try Scoreboard.attach(path: scoreboard)
+        let slot = board.slot(slot)
         let conninfo = database.conninfo
+        try checkDatabase(conninfo, logger: logger)
+
+        let limit = maxRequests > 0 ? maxRequests + Int.random(in: 0...max(0, maxRequests / 10)) : 0
+        let server = try FastCGIServer(listenFD: 0, threadCount: threads, maxBodyBytes: 64 * 1024, maxRequests: limit)
+        server.stopOnSignals()
+        var api = API.billing()
+        OperationsRoutes.register(in: &api, board: board)
         let config = BillingConfig.fromEnvironment(processEnvironment())
-        logger.info("worker ready", metadata: ["threads": "\(threads)"])
-        server.run {
-            RequestHandler(api: api, context: APIContext(conninfo: conninfo, config: config, logger: logger))
+        slot.markReady(threads: threads)
+        logger.info("worker ready", metadata: ["threads": "\(threads)", "slot": "\(self.slot)"])
+        let routes = api
+        server.run { thread in
+            let context = APIContext(conninfo: conninfo, config: config, logger: logger)
+            context.onDatabaseError = { board.recordDatabaseError() }
+            return RequestHandler(api: routes, context: context, slot: slot, thread: thread)
+        }
+        if server.reachedMaxRequests {
+            logger.info("worker served its maximum requests; exiting to be replaced")
+            throw ExitCode(Master.recycleExitCode)
         }
         logger.info("worker drained")
     }
+
+    /// A worker is ready only when it reaches PostgreSQL and the schema is the one this
+    /// binary expects: a new generation that cannot is never put in service.
+    private func checkDatabase(_ conninfo: String, logger: Logger) throws {
+        do {
+            let db = try Connection(conninfo: conninfo)
+            let migrations = try Health.check(on: db)
+            guard migrations == .current else {
+                logger.error("database schema is \(migrations.rawValue); run billing migrate")
+                throw ExitCode(3)
+            }
+        } catch let error as PostgresError {
+            logger.error("cannot reach PostgreSQL", metadata: ["error": "\(error.detail)"])
+            throw ExitCode(3)
+        }
+    }
 }
 
-/// Adapts FastCGI to the API on one thread.
+/// Adapts FastCGI to the API on one thread and keeps the scoreboard current.
 final class RequestHandler: FastCGIHandler {
     let api: API
     let context: APIContext
+    let slot: Slot
+    let thread: Int
 
-    init(api: API, context: APIContext) {
+    init(api: API, context: APIContext, slot: Slot, thread: Int) {
         self.api = api
         self.context = context
+        self.slot = slot
+        self.thread = thread
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
-        let httpRequest = HTTPRequest(
-            cgiParams: request.params, body: request.body, bodyTooLarge: request.bodyTooLarge)
+        let started = CShim_monotonicNanos()
+        let httpRequest = HTTPRequest(cgiParams: request.params, body: request.body, bodyTooLarge: request.bodyTooLarge)
+        slot.begin(thread: thread, method: httpRequest.method, path: httpRequest.path, requestID: httpRequest.requestID)
         context.logger[metadataKey: "request_id"] = .string(httpRequest.requestID)
         let response = api.handle(httpRequest, context: context)
+        let seconds = Double(CShim_monotonicNanos() - started) / 1e9
+        slot.board.recordRequest(route: response.route, status: response.status, seconds: seconds)
+        slot.end(thread: thread)
         if response.status >= 500 {
             context.logger.error(
                 "request failed",

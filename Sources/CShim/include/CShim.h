@@ -52,3 +52,17 @@ long long CShim_wallSeconds(void);
 long long CShim_monotonicNanos(void);
 
 #endif
+
+/// Opens (creating and sizing it when `create`) a file and maps `size` bytes of it shared
+/// between processes: the pool's scoreboard. Returns NULL on failure (errno set).
+void *CShim_mapShared(const char *path, unsigned long size, int create);
+
+/// Atomic operations on 64-bit words of shared memory (sequentially consistent).
+unsigned long long CShim_atomicAdd(unsigned long long *word, unsigned long long value);
+unsigned long long CShim_atomicLoad(const unsigned long long *word);
+void CShim_atomicStore(unsigned long long *word, unsigned long long value);
+/// Raises `*word` to `value` if it is lower.
+void CShim_atomicMax(unsigned long long *word, unsigned long long value);
+
+/// Wall clock in milliseconds.
+long long CShim_wallMillis(void);
