@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "CommonTests", dependencies: ["Common"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Common"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Common"]),
+        .testTarget(name: "PoolTests", dependencies: ["Pool"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -71,6 +71,8 @@ public final class Master {
     var signalRead: Int32 = -1
     var workers: [pid_t: Worker] = [:]
     var generation = 1
+    /// The newest generation number handed out; an abandoned generation's number is never reused.
+    var newestGeneration = 1
     var pendingGeneration: Int?
     var reloadDeadline: Int64 = 0
     var backoff = Backoff()
@@ -208,7 +210,8 @@ public final class Master {
             logger.warning("reload already in progress; ignoring SIGHUP")
             return
         }
-        let next = generation + 1
+        newestGeneration += 1
+        let next = newestGeneration
         pendingGeneration = next
         reloadDeadline = CShim_monotonicNanos() + Int64(options.readyTimeoutSeconds) * 1_000_000_000
         logger.info("reloading: starting generation \(next)")

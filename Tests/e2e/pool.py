@@ -1,0 +1,111 @@
+"""A pool of its own for the process-manager tests: a copy of the binary (so a test can
+replace it, as a deploy does), `billing serve` on its own socket and scoreboard, and an
+nginx rendered from the one template on its own port, all on loopback."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import requests
+
+from conftest import BILLING_BIN, DATABASE_URL, REPO_ROOT
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Pool:
+    def __init__(self, workers=2, threads=2, extra=(), listen_also=None):
+        # nginx's workers run unprivileged: the folder must be reachable by them.
+        self.dir = tempfile.mkdtemp(prefix="billing-pool-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.binary = os.path.join(self.dir, "billing")
+        shutil.copy2(BILLING_BIN, self.binary)
+        self.socket = os.path.join(self.dir, "pool.sock")
+        self.pid_file = os.path.join(self.dir, "pool.pid")
+        self.log_path = os.path.join(self.dir, "pool.log")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, DATABASE_URL=DATABASE_URL, BILLING_RUN_INTERVAL="0")
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),
+             "--pid-file", self.pid_file, "--graceful-timeout", "10", "--ready-timeout", "5", *extra],
+            stdout=self.log, stderr=self.log, env=env)
+        self._start_nginx(listen_also)
+        self.wait_healthy()
+
+    def _start_nginx(self, listen_also):
+        nginx_dir = os.path.join(self.dir, "nginx")
+        os.makedirs(nginx_dir)
+        listen = f"127.0.0.1:{self.port}"
+        if listen_also:
+            listen += f"; listen {listen_also}:{self.port}"
+        template = open(os.path.join(REPO_ROOT, "nginx/nginx.conf.template")).read()
+        for name, value in {"NGINX_DIR": nginx_dir, "LISTEN": listen, "FASTCGI_ADDRESS": f"unix:{self.socket}",
+                            "OPENAPI_FILE": os.path.join(REPO_ROOT, "nginx/openapi.yaml"),
+                            "DOCS_DIR": nginx_dir}.items():
+            template = template.replace("${" + name + "}", value)
+        self.nginx_conf = os.path.join(nginx_dir, "nginx.conf")
+        open(self.nginx_conf, "w").write(template)
+        shutil.copy(os.path.join(REPO_ROOT, "nginx/fastcgi_billing.conf"), nginx_dir)
+        subprocess.run(["nginx", "-p", nginx_dir, "-c", self.nginx_conf, "-e", os.path.join(nginx_dir, "error.log")],
+                       check=True)
+
+    def wait_healthy(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if requests.get(self.base + "/health/ready", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("pool did not become healthy:\n" + self.read_log())
+
+    def read_log(self):
+        return open(self.log_path, errors="replace").read()
+
+    def billing(self, *args, timeout=90):
+        return subprocess.run([BILLING_BIN, *args], capture_output=True, text=True, timeout=timeout)
+
+    def reload(self):
+        return self.billing("reload", "--pid-file", self.pid_file)
+
+    def status(self, key):
+        return requests.get(self.base + "/status", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
+
+    def metrics(self, key):
+        text = requests.get(self.base + "/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=10).text
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def replace_binary(self, source):
+        """Installs a new binary the way a deploy does: write beside it, then rename."""
+        staging = self.binary + ".new"
+        shutil.copy2(source, staging)
+        os.chmod(staging, 0o755)
+        os.rename(staging, self.binary)
+
+    def stop(self):
+        subprocess.run(["nginx", "-p", os.path.dirname(self.nginx_conf), "-c", self.nginx_conf, "-s", "quit"],
+                       capture_output=True)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
