@@ -7,7 +7,7 @@ DATA := $(CURDIR)/.data
 SWIFT_BUILD := swift build -c release
 PYTHON := PYTHONPATH=$(DATA)/py python3
 
-.PHONY: run test build deps unit e2e stop format clean
+.PHONY: run test build deps unit e2e stop reload format clean
 
 deps:
 	@scripts/stack.sh deps
@@ -33,6 +33,9 @@ run: build
 
 stop:
 	@scripts/stack.sh down $(DATA)/run
+
+reload:
+	@.build/release/billing reload --pid-file $(DATA)/billing.pid
 
 unit: deps
 	swift test -c release

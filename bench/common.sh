@@ -1,0 +1,21 @@
+# Shared by the bench/ scripts: a throwaway stack on loopback and its API key.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/.build/release/billing
+[ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+command -v pgbench >/dev/null || export PATH="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):$PATH"
+mkdir -p .data
+BENCH_DIR=$(mktemp -d "$PWD/.data/bench-XXXXXX")
+BENCH_PORT=${BENCH_PORT:-18280}
+trap 'KEEP_DATA=0 scripts/stack.sh down "$BENCH_DIR" >/dev/null 2>&1; rm -rf "$BENCH_DIR"' EXIT
+
+start_stack() {
+    BILLING_RUN_INTERVAL=0 scripts/stack.sh up "$BENCH_DIR" "$BENCH_PORT" >/dev/null 2>&1
+    URL=$(scripts/stack.sh url "$BENCH_DIR")
+    HOME_DIR=$(scripts/stack.sh home "$BENCH_DIR")
+    BASE=http://127.0.0.1:$BENCH_PORT
+    KEY=$("$BIN" api-key create --name bench --quiet --database-url "$URL")
+}
+
+api() { curl -fsS -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" "$@"; }
