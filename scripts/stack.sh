@@ -42,12 +42,16 @@ deps() {
     fi
     # Python packages (Swagger UI assets, test tools) go to a private folder, never the system.
     local py=$ROOT/.data/py
-    if [ ! -f "$py/.installed-$SWAGGER_VERSION" ]; then
+    local requirements=("swagger-ui-bundle-v2==$SWAGGER_VERSION" pytest requests openapi-spec-validator pyyaml
+        "schemathesis==4.*")
+    local marker
+    marker="$py/.installed-$(echo "${requirements[*]}" | sha256sum | cut -c1-12)"
+    if [ ! -f "$marker" ]; then
         log "installing Swagger UI $SWAGGER_VERSION and the test tools from PyPI"
-        mkdir -p "$py"
+        rm -rf "$py" && mkdir -p "$py"
         PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check --target "$py" \
-            "swagger-ui-bundle-v2==$SWAGGER_VERSION" pytest requests openapi-spec-validator pyyaml
-        touch "$py/.installed-$SWAGGER_VERSION"
+            "${requirements[@]}"
+        touch "$marker"
     fi
 }
 

@@ -52,6 +52,22 @@ public final class Connection {
     /// Runs a parameterised statement (prepared on first use) and returns its rows.
     @discardableResult
     public func query(_ query: SQLQuery) throws(PostgresError) -> ResultSet {
+        try retryingOnFreshConnection { () throws(PostgresError) in try run(query) }
+    }
+
+    /// A connection that broke while idle (PostgreSQL restarted) fails on its next
+    /// statement. Outside a transaction nothing was done yet, so the statement is sent
+    /// once more on a new connection; inside one, the error goes up and the work rolls back.
+    private func retryingOnFreshConnection<T>(_ body: () throws(PostgresError) -> T) throws(PostgresError) -> T {
+        do {
+            return try body()
+        } catch where error.isConnectionFailure && !inTransaction {
+            try connect()
+            return try body()
+        }
+    }
+
+    private func run(_ query: SQLQuery) throws(PostgresError) -> ResultSet {
         guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
         let name = try preparedName(for: query.sql, paramCount: query.binds.count, handle: handle)
         let result = withCStringArray(query.binds) { pointers in
@@ -66,8 +82,10 @@ public final class Connection {
     /// allowed): for migrations and transaction control only.
     @discardableResult
     public func execute(unsafeSQL sql: String) throws(PostgresError) -> ResultSet {
-        guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
-        return try check(PQexec(handle, sql))
+        try retryingOnFreshConnection { () throws(PostgresError) in
+            guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
+            return try check(PQexec(handle, sql))
+        }
     }
 
     /// Runs `body` inside BEGIN … COMMIT; any thrown error rolls back and is rethrown.

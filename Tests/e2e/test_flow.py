@@ -253,10 +253,9 @@ def test_revoked_api_key_stops_working(client):
     assert victim.get("/customers?limit=1").status_code == 200
     subprocess.run([BILLING_BIN, "api-key", "revoke", key[:11], "--database-url", DATABASE_URL], check=True,
                    capture_output=True)
-    deadline = time.time() + 15
-    while time.time() < deadline and victim.get("/customers?limit=1").status_code == 200:
-        time.sleep(0.5)
-    assert victim.get("/customers?limit=1").status_code == 401
+    # Each worker thread trusts a verified key for at most 5 seconds.
+    time.sleep(5.5)
+    assert [victim.get("/customers?limit=1").status_code for _ in range(20)] == [401] * 20
     assert sql(f"SELECT count(*) FROM api_keys WHERE prefix = '{key[:11]}' AND revoked_at IS NOT NULL") == [["1"]]
     # Only the SHA-256 of the secret is stored.
     assert sql(f"SELECT count(*) FROM api_keys WHERE secret_hash = sha256(convert_to('{key}', 'UTF8'))") == [["1"]]
