@@ -20,7 +20,7 @@ run: build
 	scripts/stack.sh up $(DATA)/run $(PORT); \
 	cp "$$(scripts/stack.sh home $(DATA)/run)/billing.pid" $(DATA)/billing.pid; \
 	key=$$(.build/release/billing api-key create --name "make run" --quiet \
-		--database-url "$$(scripts/stack.sh url $(DATA)/run)"); \
+		--database-url "$$(scripts/stack.sh app-url $(DATA)/run)"); \
 	echo; \
 	echo "Billing API:  http://127.0.0.1:$(PORT)/"; \
 	echo "Swagger UI:   http://127.0.0.1:$(PORT)/docs/"; \
@@ -47,6 +47,7 @@ e2e: build
 	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
 	BILLING_RUN_INTERVAL=0 scripts/stack.sh up $$dir $(TEST_PORT) && \
 	BASE_URL=http://127.0.0.1:$(TEST_PORT) STACK_DIR=$$dir DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
+	APP_DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" \
 	BILLING_BIN=$(CURDIR)/.build/release/billing REPO_ROOT=$(CURDIR) \
 	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/e2e
 

@@ -6,7 +6,8 @@
 #   scripts/stack.sh up DIR PORT       start everything with state under DIR
 #   scripts/stack.sh db DIR            start only PostgreSQL (migrated) under DIR
 #   scripts/stack.sh down DIR          stop everything started under DIR
-#   scripts/stack.sh url DIR           print the DATABASE_URL of the stack under DIR
+#   scripts/stack.sh url DIR           print the owner's DATABASE_URL of the stack under DIR
+#   scripts/stack.sh app-url DIR       print the application role's DATABASE_URL
 #   scripts/stack.sh home DIR          print where the stack under DIR keeps its state
 set -euo pipefail
 
@@ -72,7 +73,9 @@ state_home() {
     fi
 }
 
+# The owner's URL (migrations, tests' checks) and the application's (the pool, the CLI).
 database_url() { echo "postgresql:///billing?host=$(state_home "$1")/pg-socket&user=postgres"; }
+app_url() { echo "postgresql:///billing?host=$(state_home "$1")/pg-socket&user=billing_app"; }
 
 start_postgres() {
     local home
@@ -123,6 +126,9 @@ db() {
     deps
     start_postgres "$dir"
     "$BIN" migrate --dir "$ROOT/sql" --database-url "$(database_url "$dir")" >&2
+    # The private cluster trusts local connections, so the role only needs LOGIN.
+    as_postgres "$PGBIN/psql" -h "$(state_home "$dir")/pg-socket" -U postgres -d billing -qAtc \
+        "ALTER ROLE billing_app LOGIN" >/dev/null
 }
 
 up() {
@@ -131,7 +137,7 @@ up() {
     port=$2
     db "$dir"
     local url
-    url=$(database_url "$dir")
+    url=$(app_url "$dir")
     dir=$(state_home "$dir")
     install_docs "$dir"
     render_nginx "$dir" "$port"
@@ -179,6 +185,7 @@ up) up "$2" "$3" ;;
 db) db "$2" ;;
 down) down "$2" ;;
 url) dir=$(cd "$2" && pwd); database_url "$dir" ;;
+app-url) dir=$(cd "$2" && pwd); app_url "$dir" ;;
 home) dir=$(cd "$2" && pwd); state_home "$dir" ;;
 *) echo "usage: $0 deps | up DIR PORT | db DIR | down DIR | url DIR | home DIR" >&2; exit 2 ;;
 esac

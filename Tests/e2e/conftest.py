@@ -9,7 +9,8 @@ import pytest
 import requests
 
 BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:18080")
-DATABASE_URL = os.environ["DATABASE_URL"]
+DATABASE_URL = os.environ["DATABASE_URL"]  # the owner's: for checks the API cannot make
+APP_DATABASE_URL = os.environ.get("APP_DATABASE_URL", DATABASE_URL)  # the service's least-privileged role
 BILLING_BIN = os.environ["BILLING_BIN"]
 REPO_ROOT = os.environ.get("REPO_ROOT", os.getcwd())
 TIMEOUT = 30
@@ -17,7 +18,7 @@ TIMEOUT = 30
 
 def create_api_key(name="e2e"):
     out = subprocess.run(
-        [BILLING_BIN, "api-key", "create", "--name", name, "--quiet", "--database-url", DATABASE_URL],
+        [BILLING_BIN, "api-key", "create", "--name", name, "--quiet", "--database-url", APP_DATABASE_URL],
         check=True, capture_output=True, text=True,
     )
     return out.stdout.strip()

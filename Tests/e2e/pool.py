@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from conftest import BILLING_BIN, DATABASE_URL, REPO_ROOT
+from conftest import APP_DATABASE_URL, BILLING_BIN, REPO_ROOT
 
 
 def free_port():
@@ -33,7 +33,7 @@ class Pool:
         self.log_path = os.path.join(self.dir, "pool.log")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=DATABASE_URL, BILLING_RUN_INTERVAL="0")
+        env = dict(os.environ, DATABASE_URL=APP_DATABASE_URL, BILLING_RUN_INTERVAL="0")
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),
