@@ -115,6 +115,8 @@ render_nginx() {
         -e "s|\${FASTCGI_ADDRESS}|unix:$dir/billing.sock|g" \
         -e "s|\${OPENAPI_FILE}|$dir/openapi.yaml|g" \
         -e "s|\${DOCS_DIR}|$dir/docs|g" \
+        -e "s|\${RATE_LIMIT}|${RATE_LIMIT:-2000r/s}|g" \
+        -e "s|\${RATE_BURST}|${RATE_BURST:-4000}|g" \
         "$ROOT/nginx/nginx.conf.template" >"$dir/nginx/nginx.conf"
     cp "$ROOT/nginx/fastcgi_billing.conf" "$dir/nginx/"
 }

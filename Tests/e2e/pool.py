@@ -22,7 +22,7 @@ def free_port():
 
 
 class Pool:
-    def __init__(self, workers=2, threads=2, extra=(), listen_also=None):
+    def __init__(self, workers=2, threads=2, extra=(), listen_also=None, rate_limit="100000r/s", rate_burst=100000):
         # nginx's workers run unprivileged: the folder must be reachable by them.
         self.dir = tempfile.mkdtemp(prefix="billing-pool-", dir="/tmp")
         os.chmod(self.dir, 0o755)
@@ -39,10 +39,10 @@ class Pool:
             [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),
              "--pid-file", self.pid_file, "--graceful-timeout", "10", "--ready-timeout", "5", *extra],
             stdout=self.log, stderr=self.log, env=env)
-        self._start_nginx(listen_also)
+        self._start_nginx(listen_also, rate_limit, rate_burst)
         self.wait_healthy()
 
-    def _start_nginx(self, listen_also):
+    def _start_nginx(self, listen_also, rate_limit, rate_burst):
         nginx_dir = os.path.join(self.dir, "nginx")
         os.makedirs(nginx_dir)
         listen = f"127.0.0.1:{self.port}"
@@ -51,7 +51,7 @@ class Pool:
         template = open(os.path.join(REPO_ROOT, "nginx/nginx.conf.template")).read()
         for name, value in {"NGINX_DIR": nginx_dir, "LISTEN": listen, "FASTCGI_ADDRESS": f"unix:{self.socket}",
                             "OPENAPI_FILE": os.path.join(REPO_ROOT, "nginx/openapi.yaml"),
-                            "DOCS_DIR": nginx_dir}.items():
+                            "DOCS_DIR": nginx_dir, "RATE_LIMIT": rate_limit, "RATE_BURST": str(rate_burst)}.items():
             template = template.replace("${" + name + "}", value)
         self.nginx_conf = os.path.join(nginx_dir, "nginx.conf")
         open(self.nginx_conf, "w").write(template)

@@ -1,0 +1,38 @@
+"""nginx protects the pool from floods, slow clients and big inputs, answering problem+json."""
+
+import requests
+
+from conftest import BASE_URL, REPO_ROOT
+from pool import Pool
+
+
+def test_a_flooding_client_gets_429_problem_json(api_key):
+    pool = Pool(workers=1, threads=2, rate_limit="5r/s", rate_burst=5)
+    try:
+        session = requests.Session()
+        statuses = [session.get(pool.base + "/health", timeout=10) for _ in range(30)]
+        limited = [r for r in statuses if r.status_code == 429]
+        assert limited and all(r.headers["Content-Type"] == "application/problem+json" for r in limited)
+        assert limited[0].json()["status"] == 429 and limited[0].json()["request_id"] == limited[0].headers["X-Request-Id"]
+        assert statuses[0].status_code == 200, "requests within the rate are served"
+    finally:
+        pool.stop()
+
+
+def test_oversized_headers_get_a_4xx_problem_json():
+    response = requests.get(BASE_URL + "/health", headers={"X-Big": "x" * 10_000}, timeout=10)
+    assert response.status_code in (400, 431)
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_oversized_bodies_get_413_before_reaching_a_worker():
+    response = requests.post(BASE_URL + "/customers", data=b"x" * 70_000,
+                             headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 413 and response.json()["status"] == 413
+
+
+def test_slow_clients_are_cut_off_by_timeouts():
+    config = open(f"{REPO_ROOT}/nginx/nginx.conf.template").read()
+    for directive in ("client_body_timeout 10s", "client_header_timeout 10s", "send_timeout 10s",
+                      "client_max_body_size 64k", "large_client_header_buffers 4 8k", "limit_req zone=per_client"):
+        assert directive in config, directive
