@@ -26,10 +26,10 @@ run: build
 	echo "Swagger UI:   http://127.0.0.1:$(PORT)/docs/"; \
 	echo "OpenAPI:      http://127.0.0.1:$(PORT)/openapi.yaml"; \
 	echo "Health:       http://127.0.0.1:$(PORT)/health/ready"; \
-	echo "Pool PID:     $$(cat $(DATA)/billing.pid) (.data/billing.pid)"; \
+	echo "Pool PID:     $$(head -n 1 $(DATA)/billing.pid) (.data/billing.pid)"; \
 	echo "API key: $$key"; \
 	echo "Press Ctrl-C to stop."; \
-	while kill -0 $$(cat $(DATA)/billing.pid) 2>/dev/null; do sleep 1; done
+	while kill -0 $$(head -n 1 $(DATA)/billing.pid) 2>/dev/null; do sleep 1; done
 
 stop:
 	@scripts/stack.sh down $(DATA)/run

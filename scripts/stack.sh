@@ -170,7 +170,7 @@ down() {
     fi
     if [ -f "$dir/billing.pid" ]; then
         local pid
-        pid=$(cat "$dir/billing.pid")
+        pid=$(head -n 1 "$dir/billing.pid")
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi

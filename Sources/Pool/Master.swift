@@ -330,6 +330,9 @@ public final class Master {
 
     func shutdown() {
         logger.info("pool stopping: draining workers")
+        // New connections fail at once (nginx then tries another pool) while the
+        // workers finish what they hold.
+        if Self.isUnixSocket(options.listen) { unlink(options.listen) }
         abortReload(reason: "the pool is stopping", [:])
         for pid in Array(workers.keys) { drain(pid) }
         if let billingRunPID { kill(billingRunPID, SIGTERM) }
@@ -338,7 +341,6 @@ public final class Master {
             escalateDrains()
             if !workers.isEmpty || billingRunPID != nil { usleep(10_000) }
         }
-        if Self.isUnixSocket(options.listen) { unlink(options.listen) }
         close(listenFD)
         logger.info("pool stopped")
     }

@@ -22,7 +22,8 @@ def free_port():
 
 
 class Pool:
-    def __init__(self, workers=2, threads=2, extra=(), listen_also=None, rate_limit="100000r/s", rate_burst=100000):
+    def __init__(self, workers=2, threads=2, extra=(), listen_also=None, rate_limit="100000r/s", rate_burst=100000,
+                 also_upstream=(), billing_run_interval=0):
         # nginx's workers run unprivileged: the folder must be reachable by them.
         self.dir = tempfile.mkdtemp(prefix="billing-pool-", dir="/tmp")
         os.chmod(self.dir, 0o755)
@@ -33,23 +34,25 @@ class Pool:
         self.log_path = os.path.join(self.dir, "pool.log")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=APP_DATABASE_URL, BILLING_RUN_INTERVAL="0")
+        env = dict(os.environ, DATABASE_URL=APP_DATABASE_URL, BILLING_RUN_INTERVAL=str(billing_run_interval))
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),
              "--pid-file", self.pid_file, "--graceful-timeout", "10", "--ready-timeout", "5", *extra],
             stdout=self.log, stderr=self.log, env=env)
-        self._start_nginx(listen_also, rate_limit, rate_burst)
+        self._start_nginx(listen_also, rate_limit, rate_burst, also_upstream)
         self.wait_healthy()
 
-    def _start_nginx(self, listen_also, rate_limit, rate_burst):
+    def _start_nginx(self, listen_also, rate_limit, rate_burst, also_upstream):
         nginx_dir = os.path.join(self.dir, "nginx")
         os.makedirs(nginx_dir)
         listen = f"127.0.0.1:{self.port}"
         if listen_also:
             listen += f"; listen {listen_also}:{self.port}"
         template = open(os.path.join(REPO_ROOT, "nginx/nginx.conf.template")).read()
-        for name, value in {"NGINX_DIR": nginx_dir, "LISTEN": listen, "FASTCGI_ADDRESS": f"unix:{self.socket}",
+        # More pools behind the same upstream block: one `server` line each.
+        upstream = "; server ".join(f"unix:{path}" for path in [self.socket, *also_upstream])
+        for name, value in {"NGINX_DIR": nginx_dir, "LISTEN": listen, "FASTCGI_ADDRESS": upstream,
                             "OPENAPI_FILE": os.path.join(REPO_ROOT, "nginx/openapi.yaml"),
                             "DOCS_DIR": nginx_dir, "RATE_LIMIT": rate_limit, "RATE_BURST": str(rate_burst)}.items():
             template = template.replace("${" + name + "}", value)
@@ -97,6 +100,11 @@ class Pool:
         shutil.copy2(source, staging)
         os.chmod(staging, 0o755)
         os.rename(staging, self.binary)
+
+    def stop_master(self):
+        """Stops the pool (SIGTERM) and waits; nginx stays up."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
 
     def stop(self):
         subprocess.run(["nginx", "-p", os.path.dirname(self.nginx_conf), "-c", self.nginx_conf, "-s", "quit"],

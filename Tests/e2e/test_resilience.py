@@ -1,0 +1,199 @@
+"""Crash consistency and scale-out: workers killed and PostgreSQL crashed under a stream of
+writes leave no half-written state; two pools on one database share billing runs and
+survive one of them stopping. Loopback only, bounded in time."""
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import requests
+
+from conftest import sql
+from pool import Pool
+
+PGBIN = sorted(os.listdir("/usr/lib/postgresql"))[-1]
+
+
+def retrying(session, method, url, key, idempotency_key, body=None, attempts=60):
+    """A client that retries until it gets an answer, with the same Idempotency-Key."""
+    for _ in range(attempts):
+        try:
+            response = session.request(method, url, json=body, timeout=30, headers={
+                "Authorization": f"Bearer {key}", "Idempotency-Key": idempotency_key})
+            if response.status_code < 500 and response.status_code != 409:
+                return response
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{method} {url} never succeeded")
+
+
+class Writers:
+    """Threads that sign up customers, subscribe them and pay the first invoice, recording
+    every acknowledged result."""
+
+    def __init__(self, base, key, plan_id, threads=4):
+        self.base, self.key, self.plan_id = base, key, plan_id
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.customers, self.subscriptions, self.paid = [], [], []
+        self.threads = [threading.Thread(target=self.loop) for _ in range(threads)]
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+
+    def loop(self):
+        session = requests.Session()
+        while not self.stop_event.is_set():
+            tag = uuid.uuid4().hex
+            customer = retrying(session, "POST", self.base + "/customers", self.key, "c" + tag,
+                                {"email": f"{tag}@example.com", "name": "Crash"})
+            assert customer.status_code == 201, customer.text
+            subscription = retrying(session, "POST", self.base + "/subscriptions", self.key, "s" + tag,
+                                    {"customer_id": customer.json()["id"], "plan_id": self.plan_id})
+            assert subscription.status_code == 201, subscription.text
+            invoices = retrying(session, "GET", f"{self.base}/invoices?subscription_id={subscription.json()['id']}",
+                                self.key, "g" + tag)
+            invoice = invoices.json()["data"][0]
+            paid = retrying(session, "POST", f"{self.base}/invoices/{invoice['id']}/pay", self.key, "p" + tag)
+            assert paid.status_code == 200, paid.text
+            with self.lock:
+                self.customers.append(customer.json()["id"])
+                self.subscriptions.append(subscription.json()["id"])
+                self.paid.append(invoice["id"])
+
+
+def ids(values):
+    return ",".join(f"'{v}'" for v in values)
+
+
+def assert_consistent(writers):
+    assert writers.subscriptions, "the writers got something done"
+    assert sql(f"SELECT count(*) FROM customers WHERE id IN ({ids(writers.customers)})") == [[str(len(writers.customers))]]
+    assert sql(f"SELECT count(*) FROM subscriptions WHERE id IN ({ids(writers.subscriptions)})") == [
+        [str(len(writers.subscriptions))]]
+    assert sql(f"SELECT count(*) FROM invoices WHERE id IN ({ids(writers.paid)}) AND status = 'paid'") == [
+        [str(len(writers.paid))]]
+    # No half-written state anywhere in the database.
+    invariants = {
+        "a subscription without its first invoice": """SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (
+            SELECT 1 FROM invoices i WHERE i.subscription_id = s.id AND i.billing_reason = 'subscription_create')""",
+        "an invoice without lines": """SELECT count(*) FROM invoices i WHERE NOT EXISTS (
+            SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.id)""",
+        "a gap or duplicate in invoice numbers": """SELECT count(*) - max(substr(number, 5)::bigint)
+            + (SELECT last_value FROM invoice_number_counter) - count(*) FROM invoices""",
+        "a customer without customer.created": """SELECT count(*) FROM customers c WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.type = 'customer.created' AND e.data->>'id' = c.id::text)""",
+        "a subscription without subscription.created": """SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.type = 'subscription.created' AND e.data->>'id' = s.id::text)""",
+        "an invoice without invoice.created": """SELECT count(*) FROM invoices i WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.type = 'invoice.created' AND e.data->>'id' = i.id::text)""",
+        "a paid invoice without invoice.paid": """SELECT count(*) FROM invoices i WHERE status = 'paid' AND NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.type = 'invoice.paid' AND e.data->>'id' = i.id::text)""",
+        "a second invoice for a period": """SELECT count(*) FROM (SELECT 1 FROM invoices
+            WHERE billing_reason IN ('subscription_create', 'subscription_cycle')
+            GROUP BY subscription_id, period_start HAVING count(*) > 1) d""",
+    }
+    for name, query in invariants.items():
+        assert sql(query) == [["0"]], name
+
+
+def test_killed_workers_and_a_crashed_postgres_leave_no_half_written_state(client, api_key):
+    plan = client.post("/plans", {"code": uuid.uuid4().hex, "name": "Crash", "amount_cents": 900, "currency": "EUR",
+                                  "interval": "month"}).json()
+    pool = Pool(workers=2, threads=2)
+    home = subprocess.run(["scripts/stack.sh", "home", os.environ["STACK_DIR"]], capture_output=True, text=True,
+                          cwd=os.environ["REPO_ROOT"]).stdout.strip()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # A log file, so that the new postmaster does not inherit (and hold open) our pipes.
+    restart = as_postgres + [f"/usr/lib/postgresql/{PGBIN}/bin/pg_ctl", "-D", f"{home}/pg", "-w", "-t", "60",
+                             "-l", f"{home}/pg/server.log", "-m", "immediate", "restart"]
+    try:
+        with Writers(pool.base, api_key, plan["id"]) as writers:
+            for round_ in range(3):
+                time.sleep(1.0)
+                workers = [w["pid"] for w in pool.status(api_key)["workers"] if w["state"] == "ready"]
+                os.kill(random.choice(workers), signal.SIGKILL)
+                time.sleep(0.7)
+                if round_ < 2:
+                    subprocess.run(restart, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
+            time.sleep(1.5)
+        assert_consistent(writers)
+        assert pool.status(api_key)["pool"]["restarts"]["crash"] >= 3
+    finally:
+        pool.stop()
+
+
+def test_two_pools_share_billing_runs_and_survive_one_stopping(client, api_key):
+    plan = client.post("/plans", {"code": uuid.uuid4().hex, "name": "Weekly", "amount_cents": 300, "currency": "EUR",
+                                  "interval": "week"}).json()
+    start = (datetime.now(timezone.utc) - timedelta(days=60, hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    subscriptions = []
+    for _ in range(30):
+        customer = client.post("/customers", {"email": f"{uuid.uuid4().hex}@example.com", "name": "Two"}).json()
+        subscriptions.append(client.post("/subscriptions", {"customer_id": customer["id"], "plan_id": plan["id"],
+                                                            "start_at": start}).json())
+    second = Pool(workers=1, threads=2, billing_run_interval=1)
+    first = Pool(workers=1, threads=2, billing_run_interval=1, also_upstream=[second.socket])
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            counts = sql(f"SELECT count(*) FROM invoices WHERE subscription_id IN ({ids(s['id'] for s in subscriptions)})")
+            if counts == [[str(30 * 9)]]:
+                break
+            time.sleep(0.3)
+        assert counts == [[str(30 * 9)]], "every weekly period of 60 days invoiced once"
+        assert_no_duplicates_or_gaps()
+
+        # Stop one pool under load: GETs are retried on the other; POSTs are retried by the client.
+        errors, statuses, created = [], [], []
+        stop = threading.Event()
+
+        def load():
+            session = requests.Session()
+            while not stop.is_set():
+                try:
+                    response = session.get(f"{first.base}/subscriptions/{subscriptions[0]['id']}",
+                                           headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+                    statuses.append(response.status_code)
+                except requests.RequestException as error:
+                    errors.append(repr(error))
+                tag = uuid.uuid4().hex
+                response = retrying(session, "POST", first.base + "/customers", api_key, tag,
+                                    {"email": f"{tag}@example.com", "name": "Retried"})
+                created.append(response.json()["id"])
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        assert first.stop_master() == 0
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == [] and set(statuses) == {200}, (errors[:3], set(statuses))
+        assert sql(f"SELECT count(*) FROM customers WHERE id IN ({ids(created)})") == [[str(len(created))]]
+        assert_no_duplicates_or_gaps()
+    finally:
+        first.stop()
+        second.stop()
+
+
+def assert_no_duplicates_or_gaps():
+    assert sql("""SELECT count(*) FROM (SELECT 1 FROM invoices WHERE billing_reason IN ('subscription_create',
+                  'subscription_cycle') GROUP BY subscription_id, period_start HAVING count(*) > 1) d""") == [["0"]]
+    numbers = [int(r[0]) for r in sql("SELECT substr(number, 5)::bigint FROM invoices ORDER BY 1")]
+    assert numbers == list(range(1, len(numbers) + 1))
