@@ -241,3 +241,37 @@ long long CShim_wallMillis(void) {
     clock_gettime(CLOCK_REALTIME, &now);
     return (long long)now.tv_sec * 1000LL + now.tv_nsec / 1000000;
 }
+
+#include <sys/epoll.h>
+
+int CShim_acceptPoller(int listenFd, int wakeFd) {
+    int poller = epoll_create1(EPOLL_CLOEXEC);
+    if (poller < 0) return -errno;
+    struct epoll_event listenEvent = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listenFd};
+    struct epoll_event wakeEvent = {.events = EPOLLIN, .data.fd = wakeFd};
+    if (epoll_ctl(poller, EPOLL_CTL_ADD, listenFd, &listenEvent) != 0 ||
+        epoll_ctl(poller, EPOLL_CTL_ADD, wakeFd, &wakeEvent) != 0) {
+        int saved = errno;
+        close(poller);
+        return -saved;
+    }
+    return poller;
+}
+
+int CShim_waitAcceptPoller(int pollerFd, int wakeFd, int timeoutMillis) {
+    struct epoll_event events[2];
+    for (;;) {
+        int count = epoll_wait(pollerFd, events, 2, timeoutMillis);
+        if (count < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (count == 0) return 0;
+        int result = 0;
+        for (int i = 0; i < count; i++) {
+            if (events[i].data.fd == wakeFd) return 2;
+            result = 1;
+        }
+        return result;
+    }
+}

@@ -9,9 +9,10 @@ import Synchronization
 /// Serves FastCGI requests from an inherited listening socket on a fixed number of
 /// threads, each with its own heap-allocated `FCGX_Request` and its own handler.
 ///
-/// Threads wait in `poll()` on the listening socket and on a wake pipe; `stop()` (safe to
-/// call from a signal-pipe reader) makes every idle thread leave at once and every busy
-/// thread leave after finishing its request, which is how a worker drains.
+/// Threads wait in `epoll_wait()` on the listening socket (EPOLLEXCLUSIVE: a connection
+/// wakes one thread, not all of them) and on a wake pipe; `stop()` (safe to call from a
+/// signal handler) makes every idle thread leave at once and every busy thread leave after
+/// finishing its request, which is how a worker drains.
 public final class FastCGIServer: @unchecked Sendable {
     public let listenFD: Int32
     public let threadCount: Int
@@ -19,6 +20,9 @@ public final class FastCGIServer: @unchecked Sendable {
     /// After this many requests in total the server stops by itself (0: never), so that
     /// the pool can replace the process (php-fpm's `pm.max_requests`).
     public let maxRequests: Int
+    /// The CGI parameters to copy out of each request (all of them when nil): copying only
+    /// what the application reads saves a dozen allocations per request.
+    private let wantedParams: [[UInt8]]?
     private let served = Atomic<Int>(0)
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -28,9 +32,11 @@ public final class FastCGIServer: @unchecked Sendable {
     ///   - listenFD: the listening socket (fd 0 for a worker spawned by the pool).
     ///   - threadCount: accept threads, each with its own handler.
     ///   - maxBodyBytes: bodies longer than this are not read; the request is flagged instead.
-    public init(listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20, maxRequests: Int = 0)
-        throws(FastCGIError)
-    {
+    public init(
+        listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20, maxRequests: Int = 0,
+        params wanted: [String]? = nil
+    ) throws(FastCGIError) {
+        self.wantedParams = wanted?.map { Array($0.utf8) }
         self.listenFD = listenFD
         self.threadCount = threadCount
         self.maxBodyBytes = maxBodyBytes
@@ -92,10 +98,13 @@ public final class FastCGIServer: @unchecked Sendable {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
         FCGX_InitRequest(request, listenFD, 0)
+        let poller = CShim_acceptPoller(listenFD, wakeRead)
+        defer { if poller >= 0 { close(poller) } }
         while true {
             // A kept-alive connection may already hold the next request.
             if request.pointee.ipcFd < 0 {
-                let ready = CShim_waitReadable(listenFD, wakeRead, -1)
+                let ready =
+                    poller >= 0 ? CShim_waitAcceptPoller(poller, wakeRead, -1) : CShim_waitReadable(listenFD, wakeRead, -1)
                 if ready == 2 { break }
                 if ready != 1 { continue }
             } else if stopRequested {
@@ -111,6 +120,10 @@ public final class FastCGIServer: @unchecked Sendable {
             let incoming = readRequest(request)
             let response = handler.handle(incoming)
             writeResponse(response, to: request)
+            // libfcgi would linger after the response, shutting down writes and waiting up
+            // to 2 s for the web server to close first, with this thread blocked. All the
+            // input has been read (drainInput), so a plain close loses nothing.
+            if request.pointee.keepConnection == 0 { request.pointee.detached = 1 }
             FCGX_Finish_r(request)
         }
         if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
@@ -118,19 +131,27 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {
         var params: [String: String] = [:]
-        params.reserveCapacity(32)
+        params.reserveCapacity(wantedParams?.count ?? 32)
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
-                let pair = String(cString: pointer)
-                if let equals = pair.firstIndex(of: "=") {
-                    params[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-                }
                 entry += 1
+                // "NAME=value": split on the first '=' without going through Character.
+                guard let equals = strchr(pointer, Int32(UInt8(ascii: "="))) else { continue }
+                let nameLength = pointer.distance(to: equals)
+                let name = UnsafeRawBufferPointer(start: pointer, count: nameLength)
+                if let wanted = wantedParams, !wanted.contains(where: { $0.elementsEqual(name) }) { continue }
+                params[String(decoding: name, as: UTF8.self)] = String(cString: equals + 1)
             }
         }
         let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
-        guard declared > 0 else { return FastCGIRequest(params: params, body: []) }
-        guard declared <= maxBodyBytes else { return FastCGIRequest(params: params, body: [], bodyTooLarge: true) }
+        guard declared > 0 else {
+            drainInput(request)
+            return FastCGIRequest(params: params, body: [])
+        }
+        guard declared <= maxBodyBytes else {
+            drainInput(request)
+            return FastCGIRequest(params: params, body: [], bodyTooLarge: true)
+        }
         var body = [UInt8](repeating: 0, count: declared)
         var received = 0
         body.withUnsafeMutableBytes { buffer in
@@ -143,7 +164,15 @@ public final class FastCGIServer: @unchecked Sendable {
             }
         }
         body.removeLast(declared - received)
+        drainInput(request)
         return FastCGIRequest(params: params, body: body)
+    }
+
+    /// Reads the request's input up to its end-of-stream record, so that nothing is left
+    /// unread when the connection closes.
+    private func drainInput(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        var scratch = [CChar](repeating: 0, count: 4096)
+        while FCGX_GetStr(&scratch, Int32(scratch.count), request.pointee.in) > 0 {}
     }
 
     private func writeResponse(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {

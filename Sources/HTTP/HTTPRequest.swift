@@ -33,6 +33,12 @@ public struct HTTPRequest: Sendable {
         self.bodyTooLarge = bodyTooLarge
     }
 
+    /// The CGI parameters `init(cgiParams:)` reads.
+    public static let cgiParamNames = [
+        "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
+        "HTTP_AUTHORIZATION", "HTTP_IDEMPOTENCY_KEY", "REQUEST_ID", "REMOTE_ADDR",
+    ]
+
     /// Builds the request from CGI/FastCGI parameters (`REQUEST_METHOD`, `DOCUMENT_URI`, …).
     public init(cgiParams params: [String: String], body: [UInt8], bodyTooLarge: Bool) {
         self.init(

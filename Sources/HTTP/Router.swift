@@ -18,7 +18,9 @@ public struct Router<Handler> {
         case methodNotAllowed(allow: [String])
     }
 
-    private var routes: [Route] = []
+    /// Routes indexed by their number of segments: a path is compared only with routes
+    /// that could match it.
+    private var routesByLength: [[Route]] = []
 
     public init() {}
 
@@ -26,13 +28,15 @@ public struct Router<Handler> {
         let segments = Self.split(pattern).map { part -> Segment in
             part.hasPrefix("{") && part.hasSuffix("}") ? .parameter : .literal(String(part))
         }
-        routes.append(Route(method: method, segments: segments, handler: handler))
+        while routesByLength.count <= segments.count { routesByLength.append([]) }
+        routesByLength[segments.count].append(Route(method: method, segments: segments, handler: handler))
     }
 
     public func match(method: String, path: String) -> Match {
         let parts = Self.split(path)
         var allowed: [String] = []
-        for route in routes where route.segments.count == parts.count {
+        guard parts.count < routesByLength.count else { return .notFound }
+        for route in routesByLength[parts.count] {
             var parameters: [String] = []
             var matches = true
             for (segment, part) in zip(route.segments, parts) {

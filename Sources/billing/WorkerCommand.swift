@@ -42,7 +42,9 @@ struct WorkerCommand: ParsableCommand {
         try checkDatabase(conninfo, logger: logger)
 
         let limit = maxRequests > 0 ? maxRequests + Int.random(in: 0...max(0, maxRequests / 10)) : 0
-        let server = try FastCGIServer(listenFD: 0, threadCount: threads, maxBodyBytes: 64 * 1024, maxRequests: limit)
+        let server = try FastCGIServer(
+            listenFD: 0, threadCount: threads, maxBodyBytes: 64 * 1024, maxRequests: limit,
+            params: HTTPRequest.cgiParamNames)
         server.stopOnSignals()
         var api = API.billing()
         OperationsRoutes.register(in: &api, board: board)

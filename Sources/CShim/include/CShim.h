@@ -66,3 +66,13 @@ void CShim_atomicMax(unsigned long long *word, unsigned long long value);
 
 /// Wall clock in milliseconds.
 long long CShim_wallMillis(void);
+
+/// Creates an epoll instance for one accept thread: the listening socket is added with
+/// EPOLLEXCLUSIVE, so that a new connection wakes one waiting thread instead of every
+/// thread of every worker (the thundering herd); the wake pipe is added normally, so
+/// that a stop wakes them all. Returns the epoll fd or -errno.
+int CShim_acceptPoller(int listenFd, int wakeFd);
+
+/// Waits on an acceptPoller: 1 when a connection may be accepted, 2 when the wake pipe
+/// is readable, 0 on timeout, -errno on error. EINTR is retried.
+int CShim_waitAcceptPoller(int pollerFd, int wakeFd, int timeoutMillis);
