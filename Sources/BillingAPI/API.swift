@@ -18,7 +18,8 @@ public struct API: Sendable {
     public private(set) var routeLabels = ["unmatched"]
 
     private mutating func add(
-        _ method: String, _ path: String, authenticated: Bool, _ run: @escaping @Sendable (inout Call) throws -> HTTPResponse
+        _ method: String, _ path: String, authenticated: Bool,
+        _ run: @escaping @Sendable (inout Call) throws -> HTTPResponse
     ) {
         router.add(method, path, Endpoint(authenticated: authenticated, route: routeLabels.count, run: run))
         routeLabels.append("\(method) \(path)")
@@ -62,16 +63,16 @@ public struct API: Sendable {
         perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
     ) {
         add(method, path, authenticated: true) { call in
-                let request = call.request
-                let empty = request.body.isEmpty
-                guard request.hasJSONContentType || (bodyOptional && empty) else { throw Problem.unsupportedMediaType }
-                var reader = try FieldReader(body: empty && bodyOptional ? Array("{}".utf8) : request.body)
-                let input = try decode(&reader)
-                try reader.finish()
-                return transactional
-                    ? try IdempotentWrite.run(call) { try perform(input, call) }
-                    : try IdempotentWrite.runOutsideTransaction(call) { try perform(input, call) }
-            }
+            let request = call.request
+            let empty = request.body.isEmpty
+            guard request.hasJSONContentType || (bodyOptional && empty) else { throw Problem.unsupportedMediaType }
+            var reader = try FieldReader(body: empty && bodyOptional ? Array("{}".utf8) : request.body)
+            let input = try decode(&reader)
+            try reader.finish()
+            return transactional
+                ? try IdempotentWrite.run(call) { try perform(input, call) }
+                : try IdempotentWrite.runOutsideTransaction(call) { try perform(input, call) }
+        }
     }
 
     /// Answers one request; every failure becomes a problem+json response.

@@ -13,7 +13,8 @@ enum Validation {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         let valid =
             parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !parts[1].hasPrefix(".")
-            && !parts[1].hasSuffix(".") && !email.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
+            && !parts[1].hasSuffix(".")
+            && !email.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
         guard valid else {
             reader.fail("email", "must be an email address")
             return nil

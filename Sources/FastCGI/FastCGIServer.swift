@@ -104,7 +104,8 @@ public final class FastCGIServer: @unchecked Sendable {
             // A kept-alive connection may already hold the next request.
             if request.pointee.ipcFd < 0 {
                 let ready =
-                    poller >= 0 ? CShim_waitAcceptPoller(poller, wakeRead, -1) : CShim_waitReadable(listenFD, wakeRead, -1)
+                    poller >= 0
+                    ? CShim_waitAcceptPoller(poller, wakeRead, -1) : CShim_waitReadable(listenFD, wakeRead, -1)
                 if ready == 2 { break }
                 if ready != 1 { continue }
             } else if stopRequested {
@@ -178,7 +179,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private func writeResponse(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
         let head = response.headerBytes
         head.withUnsafeBytes { buffer in
-            _ = FCGX_PutStr(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(buffer.count), request.pointee.out)
+            _ = FCGX_PutStr(
+                buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(buffer.count), request.pointee.out)
         }
         if !response.body.isEmpty {
             response.body.withUnsafeBytes { buffer in

@@ -99,7 +99,9 @@ public struct FieldReader {
         return flag
     }
 
-    public mutating func id<Entity>(_ name: String, required: Bool = false, as: Entity.Type = Entity.self) -> ID<Entity>? {
+    public mutating func id<Entity>(_ name: String, required: Bool = false, as: Entity.Type = Entity.self) -> ID<
+        Entity
+    >? {
         guard let text = string(name, required: required, maxLength: 36) else { return nil }
         guard let id = ID<Entity>(parsing: text) else {
             fail(name, "must be a UUID")

@@ -57,8 +57,10 @@ public struct Problem: Error, Equatable, Sendable {
     }
 
     public static func validation(_ errors: [FieldError]) -> Problem {
-        let detail = errors.count == 1 ? "\(errors[0].field): \(errors[0].message)" : "\(errors.count) fields are invalid"
-        return Problem(status: 422, slug: "validation-error", title: "Validation failed", detail: detail, errors: errors)
+        let detail =
+            errors.count == 1 ? "\(errors[0].field): \(errors[0].message)" : "\(errors.count) fields are invalid"
+        return Problem(
+            status: 422, slug: "validation-error", title: "Validation failed", detail: detail, errors: errors)
     }
 
     public static func validation(field: String, _ message: String) -> Problem {

@@ -57,7 +57,8 @@ public struct QueryParameters {
     public mutating func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
         guard let text = string(name) else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            errors.append(FieldError(field: name, message: "must be an integer from \(range.lowerBound) to \(range.upperBound)"))
+            errors.append(
+                FieldError(field: name, message: "must be an integer from \(range.lowerBound) to \(range.upperBound)"))
             return nil
         }
         return value

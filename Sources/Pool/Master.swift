@@ -140,7 +140,8 @@ public final class Master {
         }
         slot.claim(pid: pid, generation: generation)
         workers[pid] = Worker(pid: pid, generation: generation, slot: slotIndex)
-        logger.info("worker started", metadata: ["worker": "\(pid)", "generation": "\(generation)", "slot": "\(slotIndex)"])
+        logger.info(
+            "worker started", metadata: ["worker": "\(pid)", "generation": "\(generation)", "slot": "\(slotIndex)"])
     }
 
     func start(_ command: [String], listenFD: Int32) -> pid_t? {

@@ -84,7 +84,9 @@ extension Scoreboard {
             cumulative += histogram.buckets[index]
             line("billing_request_duration_seconds_bucket{le=\"\(bound)\"} \(cumulative)")
         }
-        line("billing_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative + histogram.buckets[Self.bucketBounds.count])")
+        line(
+            "billing_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative + histogram.buckets[Self.bucketBounds.count])"
+        )
         line("billing_request_duration_seconds_sum \(histogram.sumSeconds)")
         line("billing_request_duration_seconds_count \(histogram.count)")
         let live = slots.filter { $0.state == .ready }

@@ -16,7 +16,8 @@ public final class Scoreboard: @unchecked Sendable {
     public static let bucketBounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     enum Header: Int {
-        case magic = 0, startTime, generation, reloads, reloadsFailed, restartsCrash, restartsRecycle,
+        case magic = 0
+        case startTime, generation, reloads, reloadsFailed, restartsCrash, restartsRecycle,
             restartsTimeout, accepted, maxBusy, busy, databaseErrors, lastReload, masterPID, workersConfigured,
             threadsPerWorker
     }
@@ -108,7 +109,8 @@ public final class Scoreboard: @unchecked Sendable {
 /// One worker process's part of the scoreboard.
 public struct Slot: Sendable {
     public enum State: UInt64, Sendable {
-        case free = 0, starting, ready, draining
+        case free = 0
+        case starting, ready, draining
         public var name: String {
             switch self {
             case .free: return "free"
@@ -120,7 +122,8 @@ public struct Slot: Sendable {
     }
 
     enum Field: Int {
-        case pid = 0, generation, state, requests, threads, startedAt
+        case pid = 0
+        case generation, state, requests, threads, startedAt
     }
 
     public let board: Scoreboard
@@ -148,7 +151,12 @@ public struct Slot: Sendable {
         write(.state, State.starting.rawValue)
     }
 
+    /// Frees the slot of a worker that exited. Requests it was serving when it died are
+    /// taken off the pool's busy count, which would otherwise drift up for good.
     func release() {
+        let abandoned = current.count
+        if abandoned > 0 { board.add(Scoreboard.Header.busy.rawValue, UInt64(bitPattern: Int64(-abandoned))) }
+        for thread in 0..<Scoreboard.maxThreads { board.store(threadBase(thread), 0) }
         write(.state, State.free.rawValue)
         write(.pid, 0)
     }
@@ -212,7 +220,9 @@ public struct Slot: Sendable {
     private func readText(at offset: Int, words: Int) -> String {
         var bytes = [UInt8](repeating: 0, count: words * 8)
         bytes.withUnsafeMutableBytes { raw in
-            for word in 0..<words { raw.storeBytes(of: board.load(offset + word), toByteOffset: word * 8, as: UInt64.self) }
+            for word in 0..<words {
+                raw.storeBytes(of: board.load(offset + word), toByteOffset: word * 8, as: UInt64.self)
+            }
         }
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }

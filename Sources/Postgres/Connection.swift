@@ -61,7 +61,7 @@ public final class Connection {
     private func retryingOnFreshConnection<T>(_ body: () throws(PostgresError) -> T) throws(PostgresError) -> T {
         do {
             return try body()
-        } catch where error.isConnectionFailure && !inTransaction {
+        } catch  where error.isConnectionFailure && !inTransaction {
             try connect()
             return try body()
         }

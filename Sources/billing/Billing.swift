@@ -10,7 +10,9 @@ struct BillingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "billing",
         abstract: "A subscription-billing service: FastCGI responders behind nginx, state in PostgreSQL.",
-        subcommands: [Serve.self, WorkerCommand.self, Reload.self, Stop.self, Migrate.self, RunDue.self, APIKeyCommand.self])
+        subcommands: [
+            Serve.self, WorkerCommand.self, Reload.self, Stop.self, Migrate.self, RunDue.self, APIKeyCommand.self,
+        ])
 
     static func bootstrapLogging() {
         LoggingSystem.bootstrap { label in

@@ -35,7 +35,9 @@ struct Migrate: ParsableCommand {
         defer { closedir(directory) }
         var migrations: [Migrator.Migration] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
             guard name.hasSuffix(".sql") else { continue }
             migrations.append(.init(version: String(name.dropLast(4)), sql: try readFile("\(dir)/\(name)")))
         }

@@ -19,7 +19,9 @@ struct PIDFile {
             let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             lines.append(line.trimmingCharacters(in: "\n"))
         }
-        guard let first = lines.first, let pid = pid_t(first), pid > 0 else { throw ValidationError("\(path) holds no PID") }
+        guard let first = lines.first, let pid = pid_t(first), pid > 0 else {
+            throw ValidationError("\(path) holds no PID")
+        }
         self.pid = pid
         scoreboard = lines.count > 1 && !lines[1].isEmpty ? lines[1] : nil
     }

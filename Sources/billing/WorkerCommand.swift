@@ -107,7 +107,9 @@ final class RequestHandler: FastCGIHandler {
         if response.status >= 500 {
             context.logger.error(
                 "request failed",
-                metadata: ["path": "\(httpRequest.path)", "method": "\(httpRequest.method)", "status": "\(response.status)"])
+                metadata: [
+                    "path": "\(httpRequest.path)", "method": "\(httpRequest.method)", "status": "\(response.status)",
+                ])
         }
         return FastCGIResponse(status: response.status, headers: response.headers, body: response.body)
     }

@@ -63,7 +63,8 @@ private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
     }
 
     @Test func periodContainingAnInstant() {
-        let schedule = BillingSchedule(anchor: t("2025-01-31T10:00:00Z"), interval: BillingInterval(unit: .month, count: 1))
+        let schedule = BillingSchedule(
+            anchor: t("2025-01-31T10:00:00Z"), interval: BillingInterval(unit: .month, count: 1))
         let period = schedule.period(containing: t("2025-03-15T00:00:00Z"))
         #expect(period.index == 1)
         #expect(period.start == t("2025-02-28T10:00:00Z"))

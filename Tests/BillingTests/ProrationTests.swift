@@ -60,7 +60,8 @@ private let day: Int64 = 86_400
 
     private func change(
         from old: Int64, to new: Int64, interval: BillingInterval? = nil, prorate: Bool = true, at now: String,
-        start: String = "2026-04-01T00:00:00Z", end: String = "2026-05-01T00:00:00Z", status: Subscription.Status = .active
+        start: String = "2026-04-01T00:00:00Z", end: String = "2026-05-01T00:00:00Z",
+        status: Subscription.Status = .active
     ) -> PlanChange {
         PlanChange(
             oldName: "Old", oldAmount: old, oldInterval: monthly, newName: "New", newAmount: new,
@@ -127,7 +128,8 @@ private let day: Int64 = 86_400
 
     @Test func anEndedTrialBecomesActiveAndItsFirstPaidPeriodIsInvoiced() {
         let renewal = Renewal(
-            status: .trialing, anchor: t("2026-01-15T00:00:00Z"), interval: monthly, trialEnd: t("2026-01-15T00:00:00Z"),
+            status: .trialing, anchor: t("2026-01-15T00:00:00Z"), interval: monthly,
+            trialEnd: t("2026-01-15T00:00:00Z"),
             currentPeriodStart: t("2026-01-01T00:00:00Z"), currentPeriodEnd: t("2026-01-15T00:00:00Z"),
             cancelAtPeriodEnd: false, asOf: t("2026-01-20T00:00:00Z"))
         #expect(renewal.trialEnded)

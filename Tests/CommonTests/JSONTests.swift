@@ -33,7 +33,9 @@ import Testing
     }
 
     @Test func refusesInvalidUTF8() {
-        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82]] {
+        for bytes: [UInt8] in [
+            [0x22, 0xFF, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82],
+        ] {
             #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes) }
         }
     }
@@ -104,8 +106,10 @@ import Testing
         #expect(UUID128(parsing: text.uppercased())?.description == text)
     }
 
-    @Test(arguments: ["", "not-a-uuid", "01a2135a6f247ec58c145bff7fc75624", "01a2135a-6f24-7ec5-8c14-5bff7fc7562g",
-        "01a2135a-6f24-7ec5-8c14-5bff7fc756245", "{01a2135a-6f24-7ec5-8c14-5bff7fc7562}"])
+    @Test(arguments: [
+        "", "not-a-uuid", "01a2135a6f247ec58c145bff7fc75624", "01a2135a-6f24-7ec5-8c14-5bff7fc7562g",
+        "01a2135a-6f24-7ec5-8c14-5bff7fc756245", "{01a2135a-6f24-7ec5-8c14-5bff7fc7562}",
+    ])
     func refusesMalformed(text: String) {
         #expect(UUID128(parsing: text) == nil)
     }

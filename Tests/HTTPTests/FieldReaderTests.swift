@@ -21,7 +21,8 @@ import Testing
     @Test func malformedJSONIs400AndNonObjectsAre422() {
         #expect(throws: Problem.malformedJSON("invalid JSON at byte 1: expected a string key")) { try reader("{,}") }
         #expect(
-            throws: Problem.validation(field: "body", "must be a JSON object, not array")) { try reader("[1]") }
+            throws: Problem.validation(field: "body", "must be a JSON object, not array")
+        ) { try reader("[1]") }
     }
 
     @Test func readsValidFields() throws {
@@ -114,7 +115,9 @@ import Testing
         try query.finish()
     }
 
-    @Test(arguments: ["limit=0", "limit=101", "limit=abc", "limit=-1", "starting_after=x", "bogus=1", "limit=1&limit=2", "a=%zz"])
+    @Test(arguments: [
+        "limit=0", "limit=101", "limit=abc", "limit=-1", "starting_after=x", "bogus=1", "limit=1&limit=2", "a=%zz",
+    ])
     func refusesBadParameters(text: String) {
         #expect(throws: Problem.self) {
             var query = try QueryParameters(text)
@@ -149,7 +152,8 @@ import Testing
         #expect(HTTPRequest(method: "GET", path: "/", authorization: "bearer  abc ").bearerToken == "abc")
         #expect(HTTPRequest(method: "GET", path: "/", authorization: "Basic abc").bearerToken == nil)
         #expect(HTTPRequest(method: "GET", path: "/", authorization: "Bearer").bearerToken == nil)
-        #expect(HTTPRequest(method: "GET", path: "/", contentType: "application/json; charset=utf-8").hasJSONContentType)
+        #expect(
+            HTTPRequest(method: "GET", path: "/", contentType: "application/json; charset=utf-8").hasJSONContentType)
         #expect(!HTTPRequest(method: "GET", path: "/", contentType: "text/plain").hasJSONContentType)
     }
 }

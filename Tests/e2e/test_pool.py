@@ -124,7 +124,10 @@ def test_a_killed_worker_is_replaced_within_a_second(api_key, customer):
         # Only requests the dead worker held can fail (two threads: at most two).
         failed = len(load.errors) + sum(load.non_2xx().values())
         assert failed <= 2, (load.errors, load.statuses)
-        assert pool.status(api_key)["pool"]["restarts"]["crash"] == 1
+        status = pool.status(api_key)["pool"]
+        assert status["restarts"]["crash"] == 1
+        # Requests the dead worker held are not counted as busy for ever.
+        assert status["active_threads"] <= 1 and status["active_threads"] + status["idle_threads"] == 6
     finally:
         pool.stop()
 

@@ -45,7 +45,9 @@ public struct PlanChange: Equatable, Sendable {
                 prorate
                 ? [
                     creditLine,
-                    .init(kind: .proration, description: "Remaining time on \(newName)", amount: charge, start: now, end: periodEnd),
+                    .init(
+                        kind: .proration, description: "Remaining time on \(newName)", amount: charge, start: now,
+                        end: periodEnd),
                 ] : []
         } else {
             let period = BillingSchedule(anchor: now, interval: newInterval).period(0)

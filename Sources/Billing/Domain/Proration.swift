@@ -19,6 +19,9 @@ public enum Proration {
     ) -> (credit: Int64, charge: Int64) {
         let length = periodEnd - periodStart
         let remaining = periodEnd - now
-        return (-share(of: oldAmount, remaining: remaining, of: length), share(of: newAmount, remaining: remaining, of: length))
+        return (
+            -share(of: oldAmount, remaining: remaining, of: length),
+            share(of: newAmount, remaining: remaining, of: length)
+        )
     }
 }

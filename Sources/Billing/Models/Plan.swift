@@ -14,7 +14,8 @@ public struct Plan: Equatable, Sendable {
     public var isActive: Bool
     public var createdAt: Timestamp
 
-    static let columns = "id, code, name, amount_cents, currency, interval, interval_count, trial_days, is_active, created_at"
+    static let columns =
+        "id, code, name, amount_cents, currency, interval, interval_count, trial_days, is_active, created_at"
 
     init(row: Row) {
         id = row.required(row.id(0), column: 0)

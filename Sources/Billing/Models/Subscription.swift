@@ -4,7 +4,9 @@ import Postgres
 /// A customer's subscription to a plan and where it stands in its billing calendar.
 public struct Subscription: Equatable, Sendable {
     public enum Status: String, CaseIterable, Sendable {
-        case trialing, active, pastDue = "past_due", canceled
+        case trialing, active
+        case pastDue = "past_due"
+        case canceled
 
         /// Statuses that count as the customer's one live subscription.
         public var isLive: Bool { self != .canceled }
@@ -77,4 +79,3 @@ extension Subscription: JSONWritable {
         json.field("created_at", createdAt)
     }
 }
-

@@ -37,8 +37,12 @@ public enum BillingRun {
         asOf: Timestamp, config: BillingConfig, batchSize: Int = defaultBatchSize, on db: Connection
     ) throws -> Summary {
         var summary = Summary(asOf: asOf)
-        while try db.transaction({ try renewBatch(asOf: asOf, config: config, limit: batchSize, summary: &summary, on: db) }) > 0 {}
-        while try db.transaction({ try dunningBatch(asOf: asOf, config: config, limit: batchSize, summary: &summary, on: db) }) > 0 {}
+        while try db.transaction({
+            try renewBatch(asOf: asOf, config: config, limit: batchSize, summary: &summary, on: db)
+        }) > 0 {}
+        while try db.transaction({
+            try dunningBatch(asOf: asOf, config: config, limit: batchSize, summary: &summary, on: db)
+        }) > 0 {}
         return summary
     }
 
@@ -63,7 +67,8 @@ public enum BillingRun {
             let base = Subscription.columnCount
             let amount = row.required(row.int64(base), column: base)
             let interval = BillingInterval(
-                unit: row.required(row.string(base + 1).flatMap(BillingInterval.Unit.init(rawValue:)), column: base + 1),
+                unit: row.required(
+                    row.string(base + 1).flatMap(BillingInterval.Unit.init(rawValue:)), column: base + 1),
                 count: row.required(row.int(base + 2), column: base + 2))
             let planName = row.string(base + 3) ?? ""
             let currency = row.string(base + 4) ?? ""

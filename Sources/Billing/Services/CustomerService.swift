@@ -63,7 +63,8 @@ public enum CustomerService {
         return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: Customer.init(row:))
     }
 
-    public static func update(_ id: ID<Customer>, _ input: Update, now: Timestamp, on db: Connection) throws -> Customer {
+    public static func update(_ id: ID<Customer>, _ input: Update, now: Timestamp, on db: Connection) throws -> Customer
+    {
         var customer = try lock(id, on: db)
         if let email = input.email { customer.email = email }
         if let name = input.name { customer.name = name }

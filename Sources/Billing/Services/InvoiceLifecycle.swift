@@ -11,7 +11,8 @@ extension InvoiceService {
         case markUncollectible
     }
 
-    public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice {
+    public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice
+    {
         guard
             let subscriptionID = try db.query("SELECT subscription_id FROM invoices WHERE id = \(id)").first?.id(
                 0, as: Subscription.self)
@@ -28,7 +29,9 @@ extension InvoiceService {
         case .pay(let paidAt):
             guard status == .open || status == .uncollectible else { throw refused("paid", status) }
             let paidAt = paidAt ?? now
-            guard paidAt <= now else { throw BillingError.invalid(field: "paid_at", message: "must not be in the future") }
+            guard paidAt <= now else {
+                throw BillingError.invalid(field: "paid_at", message: "must not be in the future")
+            }
             update = "UPDATE invoices SET status = 'paid', paid_at = \(paidAt) WHERE id = \(id)"
             event = .invoicePaid
         case .void:

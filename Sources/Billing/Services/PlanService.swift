@@ -10,7 +10,9 @@ public enum PlanService {
         public var currency: String
         public var interval: BillingInterval
         public var trialDays: Int
-        public init(code: String, name: String, amountCents: Int64, currency: String, interval: BillingInterval, trialDays: Int) {
+        public init(
+            code: String, name: String, amountCents: Int64, currency: String, interval: BillingInterval, trialDays: Int
+        ) {
             self.code = code
             self.name = name
             self.amountCents = amountCents

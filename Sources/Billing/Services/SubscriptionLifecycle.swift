@@ -98,7 +98,8 @@ extension SubscriptionService {
         let oldPlan = try PlanService.get(subscription.planID, on: db)
         guard newPlan.currency == oldPlan.currency else {
             throw BillingError.invalid(
-                field: "plan_id", message: "the subscription is billed in \(oldPlan.currency); this plan is in \(newPlan.currency)")
+                field: "plan_id",
+                message: "the subscription is billed in \(oldPlan.currency); this plan is in \(newPlan.currency)")
         }
 
         let change = PlanChange(

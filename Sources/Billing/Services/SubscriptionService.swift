@@ -65,7 +65,9 @@ public enum SubscriptionService {
         -> Created
     {
         let startAt = input.startAt ?? now
-        guard startAt <= now else { throw BillingError.invalid(field: "start_at", message: "must not be in the future") }
+        guard startAt <= now else {
+            throw BillingError.invalid(field: "start_at", message: "must not be in the future")
+        }
         // Locking the customer serialises everything that touches its balance and currency.
         let customer = try CustomerService.lock(input.customerID, on: db)
         let plan = try PlanService.get(input.planID, on: db)
@@ -99,11 +101,16 @@ public enum SubscriptionService {
                 .init(
                     subscriptionID: subscription.id, customerID: customer.id, reason: "subscription_create",
                     currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd,
-                    lines: [.init(kind: start.lineKind, description: description, amount: start.lineAmount, start: start.periodStart, end: start.periodEnd)])
+                    lines: [
+                        .init(
+                            kind: start.lineKind, description: description, amount: start.lineAmount,
+                            start: start.periodStart, end: start.periodEnd)
+                    ])
             ], balances: &balances, now: now, config: config, on: db)[0]
         let balance = balances[customer.id] ?? customer.balanceCents
         if customer.currency == nil || balance != customer.balanceCents {
-            try CustomerService.setCurrencyAndBalance(customer.id, currency: plan.currency, balance: balance, now: now, on: db)
+            try CustomerService.setCurrencyAndBalance(
+                customer.id, currency: plan.currency, balance: balance, now: now, on: db)
         }
         try EventLog.append(.subscriptionCreated, subscription, at: now, on: db)
         return Created(subscription: subscription, invoice: invoice)

@@ -57,7 +57,8 @@ public enum IdempotencyStore {
         var bytes: [UInt8] = []
         var high: UInt8?
         for character in hex.utf8 {
-            let value = character <= UInt8(ascii: "9") ? character - UInt8(ascii: "0") : character - UInt8(ascii: "a") + 10
+            let value =
+                character <= UInt8(ascii: "9") ? character - UInt8(ascii: "0") : character - UInt8(ascii: "a") + 10
             if let first = high {
                 bytes.append(first << 4 | value)
                 high = nil

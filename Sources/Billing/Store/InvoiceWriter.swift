@@ -91,7 +91,9 @@ enum InvoiceWriter {
             \(SQLArray(invoices.map(\.dueAt)))::timestamptz[], \(SQLArray(invoices.map(\.createdAt)))::timestamptz[], \
             \(SQLArray(invoices.map(\.paidAt)))::timestamptz[])
             """)
-        let lines = invoices.flatMap { invoice in invoice.lines.enumerated().map { (position: $0.offset, line: $0.element) } }
+        let lines = invoices.flatMap { invoice in
+            invoice.lines.enumerated().map { (position: $0.offset, line: $0.element) }
+        }
         try db.query(
             """
             INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, period_start, \

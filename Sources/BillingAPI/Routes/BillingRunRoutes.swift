@@ -10,7 +10,9 @@ enum BillingRunRoutes {
             reader.timestamp("as_of")
         } perform: { asOf, call in
             let asOf = asOf ?? call.now
-            guard asOf <= call.now else { throw BillingError.invalid(field: "as_of", message: "must not be in the future") }
+            guard asOf <= call.now else {
+                throw BillingError.invalid(field: "as_of", message: "must not be in the future")
+            }
             return .json(200, try BillingRun.run(asOf: asOf, config: call.context.config, on: call.database()))
         }
     }

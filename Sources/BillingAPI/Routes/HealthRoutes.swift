@@ -26,12 +26,15 @@ enum HealthRoutes {
         api.read("/health/ready", authenticated: false) { call in
             guard let db = try? call.database(), let migrations = try? Health.check(on: db) else {
                 return .json(
-                    503, Status(fields: [("status", "unavailable"), ("database", "unavailable"), ("migrations", "unknown")]))
+                    503,
+                    Status(fields: [("status", "unavailable"), ("database", "unavailable"), ("migrations", "unknown")]))
             }
             let ready = migrations == .current
             return .json(
                 ready ? 200 : 503,
-                Status(fields: [("status", ready ? "ok" : "unavailable"), ("database", "ok"), ("migrations", migrations.rawValue)]))
+                Status(fields: [
+                    ("status", ready ? "ok" : "unavailable"), ("database", "ok"), ("migrations", migrations.rawValue),
+                ]))
         }
     }
 }
