@@ -3,6 +3,10 @@ import Billing
 import Common
 import Postgres
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct RunDue: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run-due",
@@ -19,6 +23,9 @@ struct RunDue: ParsableCommand {
     @Option(help: "Subscriptions per transaction.")
     var batchSize: Int = BillingRun.defaultBatchSize
 
+    @Option(help: "Connections working at once; they share the batches through SKIP LOCKED.")
+    var parallel: Int = 2
+
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
@@ -31,9 +38,65 @@ struct RunDue: ParsableCommand {
             asOf = parsed
         }
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1…10000") }
-        let db = try Connection(conninfo: database.conninfo)
+        guard (1...16).contains(parallel) else { throw ValidationError("--parallel must be 1…16") }
+        let conninfo = database.conninfo
         let config = BillingConfig.fromEnvironment(processEnvironment())
-        let summary = try BillingRun.run(asOf: asOf, config: config, batchSize: batchSize, on: db)
+        let batchSize = self.batchSize
+        let runAsOf = asOf
+        let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, Error> in
+            Result {
+                try BillingRun.run(
+                    asOf: runAsOf, config: config, batchSize: batchSize, on: Connection(conninfo: conninfo))
+            }
+        }
+        var summary = BillingRun.Summary(asOf: asOf)
+        for result in results { summary.add(try result.get()) }
         print(summary.jsonString)
     }
+}
+
+/// One thread's work, for `inParallel` (a non-generic box, as pthread needs).
+private final class ThreadWork: @unchecked Sendable {
+    let work: () -> Void
+    init(_ work: @escaping () -> Void) { self.work = work }
+}
+
+/// Collects the results of `inParallel`'s threads: each thread writes only its own
+/// element of a fixed buffer, so no two threads touch the same memory.
+private final class Results<T>: @unchecked Sendable {
+    let values: UnsafeMutablePointer<T?>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        values = .allocate(capacity: count)
+        values.initialize(repeating: nil, count: count)
+    }
+    deinit {
+        values.deinitialize(count: count)
+        values.deallocate()
+    }
+}
+
+/// Runs `body` on `count` threads at once and returns their results in order.
+func inParallel<T>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
+    let results = Results<T>(count: count)
+    var threads: [pthread_t] = []
+    for index in 0..<count {
+        let work = ThreadWork { results.values[index] = body(index) }
+        var thread = pthread_t()
+        let started = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<ThreadWork>.fromOpaque(raw!).takeRetainedValue().work()
+                return nil
+            }, Unmanaged.passRetained(work).toOpaque())
+        if started == 0 {
+            threads.append(thread)
+        } else {
+            Unmanaged.passUnretained(work).release()
+            work.work()
+        }
+    }
+    for thread in threads { pthread_join(thread, nil) }
+    return (0..<count).map { results.values[$0]! }
 }

@@ -19,6 +19,15 @@ public enum BillingRun {
 
         public init(asOf: Timestamp) { self.asOf = asOf }
 
+        /// Adds the counts of another run over the same `asOf` (runs working in parallel).
+        public mutating func add(_ other: Summary) {
+            invoicesCreated += other.invoicesCreated
+            subscriptionsRenewed += other.subscriptionsRenewed
+            trialsEnded += other.trialsEnded
+            subscriptionsCanceled += other.subscriptionsCanceled
+            markedPastDue += other.markedPastDue
+        }
+
         public func write(to json: inout JSONWriter) {
             json.beginObject()
             json.field("as_of", asOf)
@@ -92,6 +101,10 @@ public enum BillingRun {
                         ]))
             }
         }
+        // The invoice-number counter is taken last: its row lock, which serializes every
+        // transaction that makes invoices (the price of gapless numbers), is held only for
+        // the invoice writes themselves.
+        try SubscriptionService.saveRenewals(changed, now: now, on: db)
         if !drafts.isEmpty {
             var balances = try CustomerService.lockBalances(Array(Set(drafts.map(\.customerID))), on: db)
             let before = balances
@@ -99,7 +112,6 @@ public enum BillingRun {
             summary.invoicesCreated += invoices.count
             try CustomerService.saveBalances(balances.filter { before[$0.key] != $0.value }, now: now, on: db)
         }
-        try SubscriptionService.saveRenewals(changed, now: now, on: db)
         for (_, renewal) in changed {
             if renewal.trialEnded { summary.trialsEnded += 1 }
             if renewal.endedAt != nil { summary.subscriptionsCanceled += 1 }
