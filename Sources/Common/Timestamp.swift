@@ -67,7 +67,14 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// PostgreSQL's ISO output (`2026-01-31 10:00:00+00`). Returns nil for anything else,
     /// including impossible dates such as February 30.
     public init?(parsing text: some StringProtocol) {
-        var reader = DigitReader(Array(text.utf8))
+        var string = String(text)
+        guard let parsed = string.withUTF8({ Timestamp(utf8: $0) }) else { return nil }
+        self = parsed
+    }
+
+    /// Parses the same forms from UTF-8 bytes (a database column, without a String).
+    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        var reader = DigitReader(bytes)
         guard let year = reader.number(4), reader.skip("-"),
             let month = reader.number(2), reader.skip("-"),
             let day = reader.number(2), reader.skip(anyOf: "Tt "),
@@ -104,17 +111,18 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
 /// A cursor over ASCII bytes for the fixed-width formats above.
 private struct DigitReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     var atEnd: Bool { index == bytes.count }
 
     mutating func number(_ width: Int) -> Int? {
         guard index + width <= bytes.count else { return nil }
         var value = 0
-        for byte in bytes[index..<index + width] {
+        for position in index..<index + width {
+            let byte = bytes[position]
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             value = value * 10 + Int(byte - UInt8(ascii: "0"))
         }
@@ -128,8 +136,11 @@ private struct DigitReader {
         return true
     }
 
-    mutating func skip(anyOf characters: String) -> Bool {
-        guard index < bytes.count, characters.utf8.contains(bytes[index]) else { return false }
+    mutating func skip(anyOf characters: StaticString) -> Bool {
+        guard index < bytes.count else { return false }
+        let byte = bytes[index]
+        let found = characters.withUTF8Buffer { $0.contains(byte) }
+        guard found else { return false }
         index += 1
         return true
     }

@@ -33,12 +33,19 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses the canonical 8-4-4-4-12 hexadecimal form (either case); nil otherwise.
     public init?(parsing text: some StringProtocol) {
-        let utf8 = text.utf8
-        guard utf8.count == 36 else { return nil }
+        var string = String(text)
+        guard let parsed = string.withUTF8({ UUID128(utf8: $0) }) else { return nil }
+        self = parsed
+    }
+
+    /// Parses the canonical form from UTF-8 bytes (a database column, without a String).
+    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == 36 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
         var nibbles = 0
-        for (position, byte) in utf8.enumerated() {
+        for position in 0..<36 {
+            let byte = bytes[position]
             if position == 8 || position == 13 || position == 18 || position == 23 {
                 guard byte == UInt8(ascii: "-") else { return nil }
                 continue

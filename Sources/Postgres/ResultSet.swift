@@ -61,9 +61,16 @@ public struct Row {
         return PQgetvalue(result.handle, Int32(index), Int32(column)).pointee == CChar(UInt8(ascii: "t"))
     }
 
-    public func timestamp(_ column: Int) -> Timestamp? { string(column).flatMap { Timestamp(parsing: $0) } }
+    /// The column's bytes, read in place: no String is made for ids and timestamps.
+    private func bytes(_ column: Int) -> UnsafeBufferPointer<UInt8>? {
+        guard !isNull(column), let value = PQgetvalue(result.handle, Int32(index), Int32(column)) else { return nil }
+        let length = Int(PQgetlength(result.handle, Int32(index), Int32(column)))
+        return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length)
+    }
 
-    public func uuid(_ column: Int) -> UUID128? { string(column).flatMap { UUID128(parsing: $0) } }
+    public func timestamp(_ column: Int) -> Timestamp? { bytes(column).flatMap { Timestamp(utf8: $0) } }
+
+    public func uuid(_ column: Int) -> UUID128? { bytes(column).flatMap { UUID128(utf8: $0) } }
 
     public func id<Entity>(_ column: Int, as: Entity.Type = Entity.self) -> ID<Entity>? {
         uuid(column).map { ID($0) }
