@@ -18,9 +18,14 @@
 #include <unistd.h>
 
 static volatile int signalPipeFd = -1;
+static volatile sig_atomic_t stopFlag = 0;
+
+int CShim_stopRequested(void) { return stopFlag; }
+void CShim_requestStop(void) { stopFlag = 1; }
 
 static void writeSignalByte(int signo) {
     int saved = errno;
+    if (signo == SIGTERM || signo == SIGINT || signo == SIGQUIT) stopFlag = 1;
     unsigned char byte = (unsigned char)signo;
     if (signalPipeFd >= 0) {
         ssize_t ignored = write(signalPipeFd, &byte, 1);

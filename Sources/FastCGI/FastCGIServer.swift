@@ -53,12 +53,13 @@ public final class FastCGIServer: @unchecked Sendable {
 
     /// Makes all threads stop accepting. Idempotent; async-signal-safe work only.
     public func stop() {
+        CShim_requestStop()
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)
     }
 
-    /// The read end of the wake pipe, for callers that also wait on it.
-    public var stopRequested: Bool { CShim_waitReadable(wakeRead, -1, 0) == 1 }
+    /// Whether `stop()` or a stop signal came: a flag read without a system call.
+    public var stopRequested: Bool { CShim_stopRequested() != 0 }
 
     /// Whether the server stopped because it served `maxRequests`.
     public var reachedMaxRequests: Bool { maxRequests > 0 && served.load(ordering: .relaxed) >= maxRequests }

@@ -7,6 +7,12 @@
 /// signal number as one byte to `fd`, the write end of a non-blocking pipe.
 int CShim_signalsToPipe(int fd, const int *signals, int count);
 
+/// Set by CShim_requestStop and by the handlers of CShim_signalsToPipe for SIGTERM, SIGINT
+/// and SIGQUIT: a flag that
+/// can be read on every request without a system call.
+int CShim_stopRequested(void);
+void CShim_requestStop(void);
+
 /// Restores the default disposition of a signal (used after fork/exec).
 int CShim_defaultSignal(int signo);
 
