@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import requests
@@ -117,3 +118,26 @@ class Pool:
                 self.process.kill()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Background:
+    """Threads running `self.loop(index)` until the `with` block ends: the load that
+    tests keep up while they reload, kill or restart things."""
+
+    def __init__(self, threads):
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.loop, args=(i,)) for i in range(threads)]
+
+    def loop(self, index):
+        raise NotImplementedError
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=120)

@@ -13,33 +13,21 @@ import pytest
 import requests
 
 from conftest import DATABASE_URL, Client, new_customer, sql
-from pool import Pool
+from pool import Background, Pool
 
 PGBIN = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
 
 
-class Load:
+class Load(Background):
     """Clients keeping `threads` concurrent requests busy: reads and idempotent-keyed
     writes, each result recorded."""
 
     def __init__(self, base, key, customer_id, threads=6, writes=True):
         self.base, self.key, self.customer_id, self.writes = base, key, customer_id, writes
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
         self.statuses = {}
         self.errors = []
         self.acknowledged = []
-        self.threads = [threading.Thread(target=self.loop, args=(i,)) for i in range(threads)]
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
+        super().__init__(threads)
 
     def loop(self, index):
         session = requests.Session()

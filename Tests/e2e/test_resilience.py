@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from conftest import sql
-from pool import Pool
+from pool import Background, Pool
 
 PGBIN = sorted(os.listdir("/usr/lib/postgresql"))[-1]
 
@@ -33,28 +33,16 @@ def retrying(session, method, url, key, idempotency_key, body=None, attempts=60)
     raise AssertionError(f"{method} {url} never succeeded")
 
 
-class Writers:
+class Writers(Background):
     """Threads that sign up customers, subscribe them and pay the first invoice, recording
     every acknowledged result."""
 
     def __init__(self, base, key, plan_id, threads=4):
         self.base, self.key, self.plan_id = base, key, plan_id
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
         self.customers, self.subscriptions, self.paid = [], [], []
-        self.threads = [threading.Thread(target=self.loop) for _ in range(threads)]
+        super().__init__(threads)
 
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(timeout=120)
-
-    def loop(self):
+    def loop(self, index):
         session = requests.Session()
         while not self.stop_event.is_set():
             tag = uuid.uuid4().hex
