@@ -17,7 +17,9 @@ public final class APIContext {
     /// Called for every database failure a request meets (the pool counts them).
     public var onDatabaseError: (() -> Void)?
     private var connection: Connection?
-    private var authCache: [[UInt8]: (keyID: UUID128, expiresAt: Int64)] = [:]
+    /// Verified keys by their secret, so that a cached check costs no hashing either; the
+    /// secrets stay in this thread's memory only, the database holds their hashes.
+    private var authCache: [String: (keyID: UUID128, expiresAt: Int64)] = [:]
     /// How long a verified API key is trusted without asking PostgreSQL again; a revoked
     /// key stops working within this time.
     public static let authCacheSeconds: Int64 = 5
@@ -48,15 +50,14 @@ public final class APIContext {
     /// The id of the API key sent as `Authorization: Bearer`, or a 401.
     func authenticate(_ request: HTTPRequest) throws -> UUID128 {
         guard let token = request.bearerToken, token.utf8.count <= 256 else { throw Problem.unauthorized }
-        let hash = APIKeyStore.hash(secret: token)
         let now = Self.monotonicSeconds()
-        if let cached = authCache[hash], cached.expiresAt > now { return cached.keyID }
-        guard let keyID = try APIKeyStore.authenticate(hash: hash, on: database()) else {
-            authCache[hash] = nil
+        if let cached = authCache[token], cached.expiresAt > now { return cached.keyID }
+        guard let keyID = try APIKeyStore.authenticate(hash: APIKeyStore.hash(secret: token), on: database()) else {
+            authCache[token] = nil
             throw Problem.unauthorized
         }
         if authCache.count > 1000 { authCache.removeAll() }
-        authCache[hash] = (keyID, now + Self.authCacheSeconds)
+        authCache[token] = (keyID, now + Self.authCacheSeconds)
         return keyID
     }
 
