@@ -77,7 +77,6 @@ public struct API: Sendable {
 
     /// Answers one request; every failure becomes a problem+json response.
     public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
-        var call = Call(request: request, parameters: [], context: context, now: .now(), apiKeyID: nil)
         var route = 0
         do {
             switch router.match(method: request.method, path: request.path) {
@@ -87,7 +86,7 @@ public struct API: Sendable {
                 throw Problem.methodNotAllowed(allow: allow)
             case .found(let endpoint, let parameters):
                 route = endpoint.route
-                call = Call(request: request, parameters: parameters, context: context, now: call.now, apiKeyID: nil)
+                var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
                 if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
                 if request.bodyTooLarge { throw Problem.payloadTooLarge }
                 var response = try endpoint.run(&call)

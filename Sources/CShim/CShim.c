@@ -47,14 +47,6 @@ int CShim_signalsToPipe(int fd, const int *signals, int count) {
     return 0;
 }
 
-int CShim_defaultSignal(int signo) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = SIG_DFL;
-    sigemptyset(&action.sa_mask);
-    return sigaction(signo, &action, NULL) == 0 ? 0 : -errno;
-}
-
 int CShim_ignoreSIGPIPE(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -76,13 +68,6 @@ int CShim_setNonBlocking(int fd, int on) {
     if (flags < 0) return -errno;
     flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
     return fcntl(fd, F_SETFL, flags) == 0 ? 0 : -errno;
-}
-
-int CShim_setCloseOnExec(int fd, int on) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags < 0) return -errno;
-    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-    return fcntl(fd, F_SETFD, flags) == 0 ? 0 : -errno;
 }
 
 int CShim_listenUnix(const char *path, int backlog) {

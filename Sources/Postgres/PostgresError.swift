@@ -28,7 +28,6 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public var isUniqueViolation: Bool { sqlState == "23505" }
-    public var isForeignKeyViolation: Bool { sqlState == "23503" }
     public var isCheckViolation: Bool { sqlState == "23514" }
     /// Serialization failures and deadlocks: the transaction can simply be run again.
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }

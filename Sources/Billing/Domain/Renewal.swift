@@ -4,18 +4,8 @@ import Common
 /// (trial end, catch-up of every missed period in order, cancel at period end) are
 /// unit-tested without a database. Periods always come from the anchor.
 public struct Renewal: Equatable, Sendable {
-    public struct Period: Equatable, Sendable {
-        public var start: Timestamp
-        public var end: Timestamp
-
-        public init(start: Timestamp, end: Timestamp) {
-            self.start = start
-            self.end = end
-        }
-    }
-
     /// Periods to invoice, oldest first.
-    public var invoices: [Period] = []
+    public var invoices: [BillingSchedule.Period] = []
     public var trialEnded = false
     /// Set when `cancel_at_period_end` ends the subscription at this instant.
     public var endedAt: Timestamp?
@@ -47,7 +37,7 @@ public struct Renewal: Equatable, Sendable {
             trialEnded = true
             self.status = .active
             let first = schedule.period(containing: trialEnd)
-            invoices.append(Period(start: first.start, end: first.end))
+            invoices.append(first)
             self.currentPeriodStart = first.start
             self.currentPeriodEnd = first.end
         }
@@ -58,7 +48,7 @@ public struct Renewal: Equatable, Sendable {
                 return
             }
             let next = schedule.period(containing: self.currentPeriodEnd)
-            invoices.append(Period(start: next.start, end: next.end))
+            invoices.append(next)
             self.currentPeriodStart = next.start
             self.currentPeriodEnd = next.end
         }

@@ -7,9 +7,6 @@ public struct Subscription: Equatable, Sendable {
         case trialing, active
         case pastDue = "past_due"
         case canceled
-
-        /// Statuses that count as the customer's one live subscription.
-        public var isLive: Bool { self != .canceled }
     }
 
     public var id: ID<Subscription>

@@ -13,9 +13,6 @@ int CShim_signalsToPipe(int fd, const int *signals, int count);
 int CShim_stopRequested(void);
 void CShim_requestStop(void);
 
-/// Restores the default disposition of a signal (used after fork/exec).
-int CShim_defaultSignal(int signo);
-
 /// Ignores SIGPIPE: a peer that closes mid-response must not kill the process.
 int CShim_ignoreSIGPIPE(void);
 
@@ -27,9 +24,6 @@ int CShim_pipe(int fds[2]);
 
 /// Sets or clears O_NONBLOCK.
 int CShim_setNonBlocking(int fd, int on);
-
-/// Sets or clears FD_CLOEXEC.
-int CShim_setCloseOnExec(int fd, int on);
 
 /// Creates, binds and listens on a unix socket at `path` (replacing a stale
 /// socket file) with mode 0666. Returns the fd or -errno.
