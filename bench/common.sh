@@ -8,7 +8,8 @@ command -v pgbench >/dev/null || export PATH="$(ls -d /usr/lib/postgresql/*/bin 
 mkdir -p .data
 BENCH_DIR=$(mktemp -d "$PWD/.data/bench-XXXXXX")
 BENCH_PORT=${BENCH_PORT:-18280}
-trap 'KEEP_DATA=0 scripts/stack.sh down "$BENCH_DIR" >/dev/null 2>&1; rm -rf "$BENCH_DIR"' EXIT
+cleanup() { KEEP_DATA=0 scripts/stack.sh down "$BENCH_DIR" >/dev/null 2>&1; rm -rf "$BENCH_DIR"; }
+trap cleanup EXIT
 
 start_stack() {
     BILLING_RUN_INTERVAL=0 scripts/stack.sh up "$BENCH_DIR" "$BENCH_PORT" >/dev/null 2>&1

@@ -63,19 +63,30 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
         self.init(high: high, low: low)
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     public var description: String {
         var bytes = [UInt8]()
-        bytes.reserveCapacity(36)
+        appendText(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the 36-character canonical form without an intermediate String (JSON
+    /// responses write many ids).
+    public func appendText(to bytes: inout [UInt8]) {
+        bytes.reserveCapacity(bytes.count + 36)
         for index in 0..<32 {
             if index == 8 || index == 12 || index == 16 || index == 20 { bytes.append(UInt8(ascii: "-")) }
             let word = index < 16 ? high : low
-            let shift = UInt64(60 - (index % 16) * 4)
-            bytes.append(Self.hexDigits[Int((word >> shift) & 0xF)])
+            let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - (index % 16) * 4)) & 0xF
+            bytes.append(hexDigit(nibble))
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// The lowercase hexadecimal digit of a value below 16 (a computation, not a table: a
+/// static table costs a lazy-initialisation check on every access).
+@inline(__always)
+func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
 }
 
 /// An id that names what it identifies, so that a plan id can never be passed where a

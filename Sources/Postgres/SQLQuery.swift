@@ -112,7 +112,7 @@ public struct SQLBytes: SQLBindable, Sendable {
 public struct SQLArray: SQLBindable, Sendable {
     public var texts: [String?]
 
-    public init<Element: SQLBindable>(_ elements: [Element]) { texts = elements.map(\.sqlText) }
+    public init<Element: SQLBindable>(_ elements: [Element]) { texts = elements.map { $0.sqlText } }
 
     public init<Element: SQLBindable>(_ elements: [Element?]) { texts = elements.map { $0?.sqlText } }
 

@@ -57,6 +57,8 @@ import Testing
         json.field("b", true)
         json.field("t", Timestamp(epochSeconds: 0))
         json.field("missing", nil as String?)
+        json.field("id", UUID128(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210))
+        json.field("plain", "ünïcode, no escapes")
         json.key("list")
         json.beginArray()
         json.value(1)
@@ -65,7 +67,8 @@ import Testing
         json.endObject()
         #expect(
             String(decoding: json.bytes, as: UTF8.self)
-                == #"{"s":"a\"b\\c\nd\u0001é","n":-5,"b":true,"t":"1970-01-01T00:00:00Z","missing":null,"list":[1,2]}"#)
+                == #"{"s":"a\"b\\c\nd\u0001é","n":-5,"b":true,"t":"1970-01-01T00:00:00Z","missing":null,"id":"01234567-89ab-cdef-fedc-ba9876543210","plain":"ünïcode, no escapes","list":[1,2]}"#
+        )
     }
 
     @Test func roundTripsThroughTheParser() throws {

@@ -39,7 +39,7 @@ public struct Customer: Equatable, Sendable {
 extension Customer: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()
-        json.field("id", id.description)
+        json.field("id", id)
         json.field("email", email)
         json.field("name", name)
         json.key("metadata")

@@ -37,7 +37,7 @@ public struct Event: Sendable {
 extension Event: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()
-        json.field("id", id.description)
+        json.field("id", id)
         json.field("type", type)
         json.field("created_at", createdAt)
         json.key("data")

@@ -124,10 +124,10 @@ public struct InvoiceLine: Equatable, Sendable {
 extension Invoice: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()
-        json.field("id", id.description)
+        json.field("id", id)
         json.field("number", number)
-        json.field("customer_id", customerID.description)
-        json.field("subscription_id", subscriptionID.description)
+        json.field("customer_id", customerID)
+        json.field("subscription_id", subscriptionID)
         json.field("billing_reason", billingReason)
         json.field("status", status.rawValue)
         json.field("currency", currency)
@@ -151,7 +151,7 @@ extension Invoice: JSONWritable {
 extension InvoiceLine: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()
-        json.field("id", id.description)
+        json.field("id", id)
         json.field("kind", kind.rawValue)
         json.field("description", description)
         json.field("amount_cents", amountCents)

@@ -35,7 +35,7 @@ public struct Plan: Equatable, Sendable {
 extension Plan: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()
-        json.field("id", id.description)
+        json.field("id", id)
         json.field("code", code)
         json.field("name", name)
         json.field("amount_cents", amountCents)

@@ -60,9 +60,9 @@ extension Subscription: JSONWritable {
 
     /// The fields without the enclosing braces, so that a response can add its own.
     func writeFields(to json: inout JSONWriter) {
-        json.field("id", id.description)
-        json.field("customer_id", customerID.description)
-        json.field("plan_id", planID.description)
+        json.field("id", id)
+        json.field("customer_id", customerID)
+        json.field("plan_id", planID)
         json.field("status", status.rawValue)
         json.field("start_at", startAt)
         json.field("billing_cycle_anchor", billingCycleAnchor)

@@ -14,7 +14,7 @@ public enum APIKeyStore {
 
         public func write(to json: inout JSONWriter) {
             json.beginObject()
-            json.field("id", id.description)
+            json.field("id", id)
             json.field("name", name)
             json.field("prefix", prefix)
             json.field("created_at", createdAt)

@@ -129,35 +129,58 @@ public struct JSONWriter {
         if let item { item.write(to: &self) } else { null() }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    public mutating func value(_ uuid: UUID128) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        uuid.appendText(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func field(_ name: String, _ uuid: UUID128?) {
+        key(name)
+        if let uuid { value(uuid) } else { null() }
+    }
+
+    public mutating func field<Entity>(_ name: String, _ id: ID<Entity>?) { field(name, id?.uuid) }
 
     private mutating func appendQuoted(_ string: String) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""):
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(UInt8(ascii: "\""))
-            case UInt8(ascii: "\\"):
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(UInt8(ascii: "\\"))
-            case UInt8(ascii: "\n"):
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(UInt8(ascii: "n"))
-            case UInt8(ascii: "\r"):
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(UInt8(ascii: "r"))
-            case UInt8(ascii: "\t"):
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(UInt8(ascii: "t"))
-            case 0x00..<0x20:
-                bytes.append(contentsOf: "\\u00".utf8)
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
+        // Most strings (every key, most values) need no escaping: copy them in one go.
+        let plain =
+            string.utf8.withContiguousStorageIfAvailable { buffer in
+                buffer.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+            } ?? false
+        if plain {
+            bytes.append(contentsOf: string.utf8)
+        } else {
+            for byte in string.utf8 { appendEscaped(byte) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""):
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"):
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(UInt8(ascii: "\\"))
+        case UInt8(ascii: "\n"):
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\r"):
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\t"):
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(UInt8(ascii: "t"))
+        case 0x00..<0x20:
+            bytes.append(contentsOf: "\\u00".utf8)
+            bytes.append(hexDigit(byte >> 4))
+            bytes.append(hexDigit(byte & 0xF))
+        default: bytes.append(byte)
+        }
     }
 }
 
