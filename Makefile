@@ -49,7 +49,7 @@ e2e: build
 	BASE_URL=http://127.0.0.1:$(TEST_PORT) STACK_DIR=$$dir DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
 	APP_DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" \
 	BILLING_BIN=$(CURDIR)/.build/release/billing REPO_ROOT=$(CURDIR) \
-	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/e2e
+	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/e2e $(PYTEST_ARGS)
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift

@@ -248,20 +248,25 @@ int CShim_acceptPoller(int listenFd, int wakeFd) {
     return poller;
 }
 
-int CShim_waitAcceptPoller(int pollerFd, int wakeFd, int timeoutMillis) {
-    struct epoll_event events[2];
+int CShim_pollerAdd(int pollerFd, int fd) {
+    struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(pollerFd, EPOLL_CTL_ADD, fd, &event) == 0 ? 0 : -errno;
+}
+
+int CShim_pollerRemove(int pollerFd, int fd) {
+    return epoll_ctl(pollerFd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
+}
+
+int CShim_pollerWait(int pollerFd, int *readyFds, int capacity, int timeoutMillis) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
     for (;;) {
-        int count = epoll_wait(pollerFd, events, 2, timeoutMillis);
+        int count = epoll_wait(pollerFd, events, capacity, timeoutMillis);
         if (count < 0) {
             if (errno == EINTR) continue;
             return -errno;
         }
-        if (count == 0) return 0;
-        int result = 0;
-        for (int i = 0; i < count; i++) {
-            if (events[i].data.fd == wakeFd) return 2;
-            result = 1;
-        }
-        return result;
+        for (int i = 0; i < count; i++) readyFds[i] = events[i].data.fd;
+        return count;
     }
 }

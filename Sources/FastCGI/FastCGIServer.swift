@@ -7,12 +7,13 @@ import Synchronization
 #endif
 
 /// Serves FastCGI requests from an inherited listening socket on a fixed number of
-/// threads, each with its own heap-allocated `FCGX_Request` and its own handler.
+/// threads, each with its own handler and its own connections.
 ///
 /// Threads wait in `epoll_wait()` on the listening socket (EPOLLEXCLUSIVE: a connection
-/// wakes one thread, not all of them) and on a wake pipe; `stop()` (safe to call from a
-/// signal handler) makes every idle thread leave at once and every busy thread leave after
-/// finishing its request, which is how a worker drains.
+/// wakes one thread, not all of them), on a wake pipe and on the connections they hold;
+/// `stop()` (safe to call from a signal handler) makes every thread stop accepting, finish
+/// its current request and serve its kept-alive connections until nginx closes them
+/// (bounded), which is how a worker drains.
 public final class FastCGIServer: @unchecked Sendable {
     public let listenFD: Int32
     public let threadCount: Int
@@ -64,8 +65,9 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Whether the server stopped because it served `maxRequests`.
     public var reachedMaxRequests: Bool { maxRequests > 0 && served.load(ordering: .relaxed) >= maxRequests }
 
-    /// Runs the accept threads until `stop()`, then returns after all of them finished
-    /// their current request. `makeHandler` is called on each thread with its index.
+    /// Runs the threads until `stop()`, then returns once each has finished its current
+    /// request and seen its kept connections closed (or given up on them after
+    /// `keptConnectionDrainMillis`). `makeHandler` is called on each thread with its index.
     public func run(makeHandler: @escaping @Sendable (Int) -> FastCGIHandler) {
         var threads: [pthread_t] = []
         for index in 0..<threadCount {
@@ -75,7 +77,7 @@ public final class FastCGIServer: @unchecked Sendable {
                 &thread, nil,
                 { raw in
                     let context = Unmanaged<ThreadContext>.fromOpaque(raw!).takeRetainedValue()
-                    context.server.acceptLoop(handler: context.makeHandler(context.index))
+                    context.server.serveLoop(handler: context.makeHandler(context.index))
                     return nil
                 }, context.toOpaque())
             if result == 0 { threads.append(thread) } else { context.release() }
@@ -94,41 +96,88 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    private func acceptLoop(handler: FastCGIHandler) {
-        // libfcgi keeps pointers into the request: it must never move.
-        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-        defer { request.deallocate() }
-        FCGX_InitRequest(request, listenFD, 0)
+    /// How long a stopping thread keeps serving connections that nginx keeps alive before
+    /// it closes them itself. nginx closes them first (upstream `keepalive_time` and
+    /// `keepalive_timeout`), which is race-free; a close from this side could meet a request
+    /// nginx is sending at that moment, and a POST is never retried.
+    static let keptConnectionDrainMillis: Int64 = 10_000
+
+    /// One thread's event loop: the listening socket (shared with every thread of every
+    /// worker, EPOLLEXCLUSIVE), the wake pipe and this thread's own connections, each with
+    /// its own heap-allocated `FCGX_Request` (libfcgi keeps pointers into it). A connection
+    /// nginx keeps alive (`fastcgi_keep_conn on`) stays in the loop for its next request
+    /// instead of pinning the thread, so any number of kept connections is safe.
+    private func serveLoop(handler: FastCGIHandler) {
         let poller = CShim_acceptPoller(listenFD, wakeRead)
-        defer { if poller >= 0 { close(poller) } }
-        while true {
-            // A kept-alive connection may already hold the next request.
-            if request.pointee.ipcFd < 0 {
-                let ready =
-                    poller >= 0
-                    ? CShim_waitAcceptPoller(poller, wakeRead, -1) : CShim_waitReadable(listenFD, wakeRead, -1)
-                if ready == 2 { break }
-                if ready != 1 { continue }
-            } else if stopRequested {
-                break
+        precondition(poller >= 0, "epoll_create1 failed: \(-poller)")
+        defer { close(poller) }
+        var connections: [Int32: UnsafeMutablePointer<FCGX_Request>] = [:]
+        var ready = [Int32](repeating: -1, count: 16)
+        var drainDeadline: Int64? = nil
+        while drainDeadline == nil || !connections.isEmpty {
+            if drainDeadline == nil && stopRequested {
+                // Stop accepting; the wake pipe stays readable for the other threads.
+                _ = CShim_pollerRemove(poller, listenFD)
+                _ = CShim_pollerRemove(poller, wakeRead)
+                drainDeadline = CShim_monotonicNanos() / 1_000_000 + Self.keptConnectionDrainMillis
+                continue
             }
-            // Another thread or process may have taken the connection: EAGAIN, wait again.
-            guard FCGX_Accept_r(request) >= 0 else { continue }
-            let count = served.add(1, ordering: .relaxed).newValue
-            let last = maxRequests > 0 && count >= maxRequests
-            if last { stop() }
-            // The last response of a stopping worker must not leave the connection open.
-            if last || stopRequested { request.pointee.keepConnection = 0 }
-            let incoming = readRequest(request)
-            let response = handler.handle(incoming)
-            writeResponse(response, to: request)
-            // libfcgi would linger after the response, shutting down writes and waiting up
-            // to 2 s for the web server to close first, with this thread blocked. All the
-            // input has been read (drainInput), so a plain close loses nothing.
-            if request.pointee.keepConnection == 0 { request.pointee.detached = 1 }
-            FCGX_Finish_r(request)
+            var timeout: Int32 = -1
+            if let deadline = drainDeadline {
+                let left = deadline - CShim_monotonicNanos() / 1_000_000
+                if left <= 0 { break }
+                timeout = Int32(left)
+            }
+            let count = CShim_pollerWait(poller, &ready, Int32(ready.count), timeout)
+            for fd in ready.prefix(Int(max(count, 0))) where fd != wakeRead {
+                if fd == listenFD {
+                    accept(into: &connections, poller: poller)
+                } else if let request = connections[fd], !serve(request, handler: handler) {
+                    connections[fd] = nil
+                    request.deallocate()
+                }
+            }
         }
-        if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+        for request in connections.values {
+            FCGX_Free(request, 1)
+            request.deallocate()
+        }
+    }
+
+    /// Takes a new connection, if another thread or process has not taken it already
+    /// (EAGAIN), and waits for its first request in the loop rather than in a blocking read.
+    private func accept(into connections: inout [Int32: UnsafeMutablePointer<FCGX_Request>], poller: Int32) {
+        let fd = Glibc.accept(listenFD, nil, nil)
+        guard fd >= 0 else { return }
+        guard CShim_pollerAdd(poller, fd) == 0 else {
+            close(fd)
+            return
+        }
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        // No listening socket: libfcgi only reads requests from the connection it is given.
+        FCGX_InitRequest(request, -1, 0)
+        request.pointee.ipcFd = fd
+        // libfcgi would linger before closing, shutting down writes and waiting up to 2 s
+        // for the web server to close first, with this thread blocked. Every request's
+        // input is read to its end (drainInput), so a plain close loses nothing.
+        request.pointee.detached = 1
+        connections[fd] = request
+    }
+
+    /// Serves the request waiting on a connection. Returns false once the connection is
+    /// closed (by nginx, or after a response without keep-conn).
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, handler: FastCGIHandler) -> Bool {
+        // FCGX_Accept_r first finishes the previous request, which closes the connection
+        // unless it is marked as kept; with an open connection it reads instead of accepting.
+        request.pointee.keepConnection = 1
+        guard FCGX_Accept_r(request) >= 0 else { return false }
+        let count = served.add(1, ordering: .relaxed).newValue
+        if maxRequests > 0 && count >= maxRequests { stop() }
+        let incoming = readRequest(request)
+        let response = handler.handle(incoming)
+        writeResponse(response, to: request)
+        FCGX_Finish_r(request)
+        return request.pointee.ipcFd >= 0
     }
 
     private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {

@@ -51,7 +51,6 @@ pid_t CShim_getpid(void);
 long long CShim_wallSeconds(void);
 long long CShim_monotonicNanos(void);
 
-#endif
 
 /// Opens (creating and sizing it when `create`) a file and maps `size` bytes of it shared
 /// between processes: the pool's scoreboard. Returns NULL on failure (errno set).
@@ -73,6 +72,13 @@ long long CShim_wallMillis(void);
 /// that a stop wakes them all. Returns the epoll fd or -errno.
 int CShim_acceptPoller(int listenFd, int wakeFd);
 
-/// Waits on an acceptPoller: 1 when a connection may be accepted, 2 when the wake pipe
-/// is readable, 0 on timeout, -errno on error. EINTR is retried.
-int CShim_waitAcceptPoller(int pollerFd, int wakeFd, int timeoutMillis);
+/// Adds a connection to a poller (level-triggered, readable) / removes a descriptor from it.
+/// Return 0 or -errno.
+int CShim_pollerAdd(int pollerFd, int fd);
+int CShim_pollerRemove(int pollerFd, int fd);
+
+/// Waits on a poller and stores up to `capacity` (at most 64) readable descriptors in
+/// `readyFds`. Returns how many (0 on timeout) or -errno. EINTR is retried.
+int CShim_pollerWait(int pollerFd, int *readyFds, int capacity, int timeoutMillis);
+
+#endif
