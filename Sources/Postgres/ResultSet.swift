@@ -29,18 +29,33 @@ public final class ResultSet {
 public struct Row {
     let result: ResultSet
     let index: Int
+    /// Where column 0 of this view is: a row of a join is read as its parts.
+    var firstColumn = 0
 
-    public func isNull(_ column: Int) -> Bool { PQgetisnull(result.handle, Int32(index), Int32(column)) == 1 }
+    init(result: ResultSet, index: Int) {
+        self.result = result
+        self.index = index
+    }
+
+    /// The same row with its first `count` columns skipped: the columns of the joined table
+    /// in `SELECT parent.*, child.* …`, read with the child's own decoder.
+    public func dropping(_ count: Int) -> Row {
+        var row = self
+        row.firstColumn += count
+        return row
+    }
+
+    public func isNull(_ column: Int) -> Bool { PQgetisnull(result.handle, Int32(index), Int32(firstColumn + column)) == 1 }
 
     public func string(_ column: Int) -> String? {
         guard !isNull(column) else { return nil }
-        return String(cString: PQgetvalue(result.handle, Int32(index), Int32(column)))
+        return String(cString: PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)))
     }
 
     public func int64(_ column: Int) -> Int64? {
         guard !isNull(column) else { return nil }
         // Parse the digits in place: no intermediate String.
-        var pointer = PQgetvalue(result.handle, Int32(index), Int32(column))!
+        var pointer = PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column))!
         var negative = false
         if pointer.pointee == CChar(UInt8(ascii: "-")) {
             negative = true
@@ -58,13 +73,13 @@ public struct Row {
 
     public func bool(_ column: Int) -> Bool? {
         guard !isNull(column) else { return nil }
-        return PQgetvalue(result.handle, Int32(index), Int32(column)).pointee == CChar(UInt8(ascii: "t"))
+        return PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)).pointee == CChar(UInt8(ascii: "t"))
     }
 
     /// The column's bytes, read in place: no String is made for ids and timestamps.
     private func bytes(_ column: Int) -> UnsafeBufferPointer<UInt8>? {
-        guard !isNull(column), let value = PQgetvalue(result.handle, Int32(index), Int32(column)) else { return nil }
-        let length = Int(PQgetlength(result.handle, Int32(index), Int32(column)))
+        guard !isNull(column), let value = PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)) else { return nil }
+        let length = Int(PQgetlength(result.handle, Int32(index), Int32(firstColumn + column)))
         return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length)
     }
 

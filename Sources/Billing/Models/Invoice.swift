@@ -29,6 +29,7 @@ public struct Invoice: Equatable, Sendable {
         id, number, customer_id, subscription_id, billing_reason, status, currency, subtotal_cents, \
         balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at, voided_at
         """
+    static let columnCount = columns.split(separator: ",").count
 
     init(row: Row, lines: [InvoiceLine] = []) {
         id = row.required(row.id(0), column: 0)
@@ -96,6 +97,8 @@ public struct InvoiceLine: Equatable, Sendable {
     public var periodEnd: Timestamp
 
     static let columns = "id, invoice_id, kind, description, amount_cents, period_start, period_end"
+    /// The same columns of the joined table `child`.
+    static let columnsOfChild = columns.split(separator: ", ").map { "child.\($0)" }.joined(separator: ", ")
 
     init(row: Row) {
         id = row.required(row.id(0), column: 0)

@@ -17,9 +17,19 @@ public enum InvoiceService {
         query.filter("customer_id", customerID)
         query.filter("subscription_id", subscriptionID)
         query.filter("status", status)
-        var result = try query.run(on: db, page: page, cursor: { $0.id.description }, decode: { Invoice(row: $0) })
-        result.data = try withLines(result.data, on: db)
-        return result
+        let lines = ListQuery.Join(
+            columns: InvoiceLine.columnsOfChild, table: "invoice_lines child ON child.invoice_id = page.id",
+            order: "child.position")
+        return try query.run(on: db, page: page, joining: lines, cursor: { $0.id.description }) { rows in
+            var invoices: [Invoice] = []
+            for row in rows {
+                if invoices.last?.id != row.id(0) { invoices.append(Invoice(row: row)) }
+                // The line's columns follow the invoice's and its `seq`; all NULL without lines.
+                let line = row.dropping(Invoice.columnCount + 1)
+                if !line.isNull(0) { invoices[invoices.count - 1].lines.append(InvoiceLine(row: line)) }
+            }
+            return invoices
+        }
     }
 
     /// Loads the lines of all `invoices` in one query.

@@ -17,10 +17,32 @@ struct ListQuery {
         if let value { filters.append((column, value.sqlText)) }
     }
 
+    /// A child table read in the same statement as the page: one round trip for a list of
+    /// invoices with their lines instead of two.
+    struct Join {
+        /// The child's columns, each prefixed with `child.`.
+        var columns: String
+        /// The child table and how it joins `page`, e.g. `invoice_lines child ON child.invoice_id = page.id`.
+        var table: String
+        /// How the children of one parent are ordered, e.g. `child.position`.
+        var order: String
+    }
+
     func run<Item: JSONWritable>(
         on db: Connection, page: PageRequest, cursor: (Item) -> String, decode: (Row) -> Item
     ) throws -> Page<Item> {
-        var query = SQLQuery(unsafeSQL: "SELECT \(columns) FROM \(table) WHERE true")
+        try run(on: db, page: page, joining: nil, cursor: cursor) { rows in rows.map(decode) }
+    }
+
+    /// With a `Join`, each row holds the parent's columns, its `seq`, then one child's
+    /// columns (NULL for a parent without children), parents newest first and each
+    /// parent's rows together: `decodeRows` folds them into items.
+    func run<Item: JSONWritable>(
+        on db: Connection, page: PageRequest, joining join: Join?, cursor: (Item) -> String,
+        decodeRows: ([Row]) -> [Item]
+    ) throws -> Page<Item> {
+        var query = SQLQuery(unsafeSQL: join.map { "SELECT page.*, \($0.columns) FROM (" } ?? "")
+        query.append(unsafeSQL: "SELECT \(columns), seq FROM \(table) WHERE true")
         for filter in filters {
             query.append(unsafeSQL: " AND \(filter.column) = ")
             query.append(bindText: filter.text)
@@ -32,11 +54,14 @@ struct ListQuery {
         }
         query.append(unsafeSQL: " ORDER BY seq DESC LIMIT ")
         query.append(bind: page.limit + 1)
-        let rows = try db.query(query).rows.map(decode)
-        if rows.isEmpty, let after = page.startingAfter {
+        if let join {
+            query.append(unsafeSQL: ") page LEFT JOIN \(join.table) ORDER BY page.seq DESC, \(join.order)")
+        }
+        let items = decodeRows(try db.query(query).rows)
+        if items.isEmpty, let after = page.startingAfter {
             let exists = try db.query("SELECT 1 FROM \(unsafeSQL: table) WHERE id = \(after)").rowCount > 0
             if !exists { throw BillingError.invalid(field: "starting_after", message: "no such object") }
         }
-        return Page(rows: rows, limit: page.limit, cursor: cursor)
+        return Page(rows: items, limit: page.limit, cursor: cursor)
     }
 }
