@@ -216,6 +216,9 @@ def test_monthly_to_yearly_restarts_the_cycle_now(client):
     credit = share(3000, int((end - at).total_seconds()), int((end - begin).total_seconds()))
     assert [(l["kind"], l["amount_cents"]) for l in invoice["lines"]] == [("subscription", 30000), ("proration", -credit)]
     assert invoice["amount_cents"] == 30000 - credit
+    listed = invoices_of(client, subscription)
+    assert len(listed) == 2 and listed[0] == invoice, "a list joins each invoice with its lines, in order"
+    assert [l["kind"] for l in listed[1]["lines"]] == ["subscription"]
 
 
 def test_change_plan_refuses_other_currencies_and_unknown_plans(client):
