@@ -12,7 +12,9 @@ cleanup() { KEEP_DATA=0 scripts/stack.sh down "$BENCH_DIR" >/dev/null 2>&1; rm -
 trap cleanup EXIT
 
 start_stack() {
-    BILLING_RUN_INTERVAL=0 scripts/stack.sh up "$BENCH_DIR" "$BENCH_PORT" >/dev/null 2>&1
+    # No per-client rate limit: wrk is one client on purpose.
+    RATE_LIMIT=1000000r/s RATE_BURST=1000000 BILLING_RUN_INTERVAL=0 \
+        scripts/stack.sh up "$BENCH_DIR" "$BENCH_PORT" >/dev/null 2>&1
     URL=$(scripts/stack.sh url "$BENCH_DIR")
     HOME_DIR=$(scripts/stack.sh home "$BENCH_DIR")
     BASE=http://127.0.0.1:$BENCH_PORT

@@ -45,7 +45,9 @@ public struct Row {
         return row
     }
 
-    public func isNull(_ column: Int) -> Bool { PQgetisnull(result.handle, Int32(index), Int32(firstColumn + column)) == 1 }
+    public func isNull(_ column: Int) -> Bool {
+        PQgetisnull(result.handle, Int32(index), Int32(firstColumn + column)) == 1
+    }
 
     public func string(_ column: Int) -> String? {
         guard !isNull(column) else { return nil }
@@ -78,7 +80,9 @@ public struct Row {
 
     /// The column's bytes, read in place: no String is made for ids and timestamps.
     private func bytes(_ column: Int) -> UnsafeBufferPointer<UInt8>? {
-        guard !isNull(column), let value = PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)) else { return nil }
+        guard !isNull(column), let value = PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)) else {
+            return nil
+        }
         let length = Int(PQgetlength(result.handle, Int32(index), Int32(firstColumn + column)))
         return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length)
     }
