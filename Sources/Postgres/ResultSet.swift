@@ -49,15 +49,20 @@ public struct Row {
         PQgetisnull(result.handle, Int32(index), Int32(firstColumn + column)) == 1
     }
 
+    /// The column's text as libpq holds it (NUL-terminated), valid while the result lives.
+    private func text(_ column: Int) -> UnsafeMutablePointer<CChar>? {
+        PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column))
+    }
+
     public func string(_ column: Int) -> String? {
         guard !isNull(column) else { return nil }
-        return String(cString: PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)))
+        return String(cString: text(column)!)
     }
 
     public func int64(_ column: Int) -> Int64? {
         guard !isNull(column) else { return nil }
         // Parse the digits in place: no intermediate String.
-        var pointer = PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column))!
+        var pointer = text(column)!
         var negative = false
         if pointer.pointee == CChar(UInt8(ascii: "-")) {
             negative = true
@@ -75,14 +80,12 @@ public struct Row {
 
     public func bool(_ column: Int) -> Bool? {
         guard !isNull(column) else { return nil }
-        return PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)).pointee == CChar(UInt8(ascii: "t"))
+        return text(column)!.pointee == CChar(UInt8(ascii: "t"))
     }
 
     /// The column's bytes, read in place: no String is made for ids and timestamps.
     private func bytes(_ column: Int) -> UnsafeBufferPointer<UInt8>? {
-        guard !isNull(column), let value = PQgetvalue(result.handle, Int32(index), Int32(firstColumn + column)) else {
-            return nil
-        }
+        guard !isNull(column), let value = text(column) else { return nil }
         let length = Int(PQgetlength(result.handle, Int32(index), Int32(firstColumn + column)))
         return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length)
     }

@@ -18,7 +18,7 @@ public enum InvoiceService {
         query.filter("subscription_id", subscriptionID)
         query.filter("status", status)
         let lines = ListQuery.Join(
-            columns: InvoiceLine.columnsOfChild, table: "invoice_lines child ON child.invoice_id = page.id",
+            columns: InvoiceLine.columnsOfChild, tableAndCondition: "invoice_lines child ON child.invoice_id = page.id",
             order: "child.position")
         return try query.run(on: db, page: page, joining: lines, cursor: { $0.id.description }) { rows in
             var invoices: [Invoice] = []

@@ -23,7 +23,7 @@ struct ListQuery {
         /// The child's columns, each prefixed with `child.`.
         var columns: String
         /// The child table and how it joins `page`, e.g. `invoice_lines child ON child.invoice_id = page.id`.
-        var table: String
+        var tableAndCondition: String
         /// How the children of one parent are ordered, e.g. `child.position`.
         var order: String
     }
@@ -55,7 +55,7 @@ struct ListQuery {
         query.append(unsafeSQL: " ORDER BY seq DESC LIMIT ")
         query.append(bind: page.limit + 1)
         if let join {
-            query.append(unsafeSQL: ") page LEFT JOIN \(join.table) ORDER BY page.seq DESC, \(join.order)")
+            query.append(unsafeSQL: ") page LEFT JOIN \(join.tableAndCondition) ORDER BY page.seq DESC, \(join.order)")
         }
         let items = decodeRows(try db.query(query).rows)
         if items.isEmpty, let after = page.startingAfter {

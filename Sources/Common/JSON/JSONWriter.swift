@@ -159,27 +159,23 @@ public struct JSONWriter {
     }
 
     private mutating func appendEscaped(_ byte: UInt8) {
-        switch byte {
-        case UInt8(ascii: "\""):
+        let shortForm: UInt8? =
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): byte
+            case UInt8(ascii: "\n"): UInt8(ascii: "n")
+            case UInt8(ascii: "\r"): UInt8(ascii: "r")
+            case UInt8(ascii: "\t"): UInt8(ascii: "t")
+            default: nil
+            }
+        if let shortForm {
             bytes.append(UInt8(ascii: "\\"))
-            bytes.append(UInt8(ascii: "\""))
-        case UInt8(ascii: "\\"):
-            bytes.append(UInt8(ascii: "\\"))
-            bytes.append(UInt8(ascii: "\\"))
-        case UInt8(ascii: "\n"):
-            bytes.append(UInt8(ascii: "\\"))
-            bytes.append(UInt8(ascii: "n"))
-        case UInt8(ascii: "\r"):
-            bytes.append(UInt8(ascii: "\\"))
-            bytes.append(UInt8(ascii: "r"))
-        case UInt8(ascii: "\t"):
-            bytes.append(UInt8(ascii: "\\"))
-            bytes.append(UInt8(ascii: "t"))
-        case 0x00..<0x20:
+            bytes.append(shortForm)
+        } else if byte < 0x20 {
             bytes.append(contentsOf: "\\u00".utf8)
             bytes.append(hexDigit(byte >> 4))
             bytes.append(hexDigit(byte & 0xF))
-        default: bytes.append(byte)
+        } else {
+            bytes.append(byte)
         }
     }
 }
