@@ -70,6 +70,11 @@ int CShim_setNonBlocking(int fd, int on) {
     return fcntl(fd, F_SETFL, flags) == 0 ? 0 : -errno;
 }
 
+int CShim_setReceiveTimeout(int fd, int millis) {
+    struct timeval timeout = {.tv_sec = millis / 1000, .tv_usec = (millis % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) == 0 ? 0 : -errno;
+}
+
 int CShim_listenUnix(const char *path, int backlog) {
     struct sockaddr_un address;
     memset(&address, 0, sizeof address);

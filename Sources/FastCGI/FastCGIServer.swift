@@ -102,6 +102,9 @@ public final class FastCGIServer: @unchecked Sendable {
     /// nginx is sending at that moment, and a POST is never retried.
     static let keptConnectionDrainMillis: Int64 = 10_000
 
+    /// How long a read of a started request may wait for more bytes.
+    static let stalledReadMillis: Int32 = 5_000
+
     /// One thread's event loop: the listening socket (shared with every thread of every
     /// worker, EPOLLEXCLUSIVE), the wake pipe and this thread's own connections, each with
     /// its own heap-allocated `FCGX_Request` (libfcgi keeps pointers into it). A connection
@@ -149,6 +152,9 @@ public final class FastCGIServer: @unchecked Sendable {
     private func accept(into connections: inout [Int32: UnsafeMutablePointer<FCGX_Request>], poller: Int32) {
         let fd = Glibc.accept(listenFD, nil, nil)
         guard fd >= 0 else { return }
+        // A thread reads a request once its first bytes arrive; a peer that then stalls
+        // mid-request (nginx never does) releases the thread after this long.
+        _ = CShim_setReceiveTimeout(fd, Self.stalledReadMillis)
         guard CShim_pollerAdd(poller, fd) == 0 else {
             close(fd)
             return

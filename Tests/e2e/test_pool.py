@@ -4,6 +4,7 @@ request timeout, a PostgreSQL restart, status and metrics. Loopback only, bounde
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -108,6 +109,24 @@ def test_kept_alive_connections_never_starve_a_pool(api_key, customer):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_peer_stalling_mid_request_does_not_hold_the_thread(api_key):
+    """A local process that connects to the pool's socket and stops halfway through a
+    FastCGI record has its connection closed after a few seconds, and the one thread it
+    held serves nginx again."""
+    pool = Pool(workers=1, threads=1)
+    stalled = socket.socket(socket.AF_UNIX)
+    try:
+        stalled.settimeout(30)
+        stalled.connect(pool.socket)
+        stalled.sendall(b"\x01\x01\x00\x01")  # half of a record header
+        time.sleep(0.2)
+        assert requests.get(pool.base + "/health", timeout=30).status_code == 200
+        assert stalled.recv(1) == b"", "the worker closed the stalled connection"
+    finally:
+        stalled.close()
+        pool.stop()
 
 
 def test_a_killed_worker_is_replaced_within_a_second(api_key, customer):

@@ -25,6 +25,9 @@ int CShim_pipe(int fds[2]);
 /// Sets or clears O_NONBLOCK.
 int CShim_setNonBlocking(int fd, int on);
 
+/// Makes a blocking read on `fd` give up (EAGAIN) after `millis` without data.
+int CShim_setReceiveTimeout(int fd, int millis);
+
 /// Creates, binds and listens on a unix socket at `path` (replacing a stale
 /// socket file) with mode 0666. Returns the fd or -errno.
 int CShim_listenUnix(const char *path, int backlog);
