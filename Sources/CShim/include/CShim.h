@@ -54,7 +54,6 @@ pid_t CShim_getpid(void);
 long long CShim_wallSeconds(void);
 long long CShim_monotonicNanos(void);
 
-
 /// Opens (creating and sizing it when `create`) a file and maps `size` bytes of it shared
 /// between processes: the pool's scoreboard. Returns NULL on failure (errno set).
 void *CShim_mapShared(const char *path, unsigned long size, int create);
