@@ -239,39 +239,39 @@ long long CShim_wallMillis(void) {
 
 #include <sys/epoll.h>
 
-int CShim_acceptPoller(int listenFd, int wakeFd) {
+int CShim_pollerCreate(void) {
     int poller = epoll_create1(EPOLL_CLOEXEC);
-    if (poller < 0) return -errno;
-    struct epoll_event listenEvent = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listenFd};
-    struct epoll_event wakeEvent = {.events = EPOLLIN, .data.fd = wakeFd};
-    if (epoll_ctl(poller, EPOLL_CTL_ADD, listenFd, &listenEvent) != 0 ||
-        epoll_ctl(poller, EPOLL_CTL_ADD, wakeFd, &wakeEvent) != 0) {
-        int saved = errno;
-        close(poller);
-        return -saved;
-    }
-    return poller;
+    return poller < 0 ? -errno : poller;
 }
 
-int CShim_pollerAdd(int pollerFd, int fd) {
-    struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
+int CShim_pollerAddListener(int pollerFd, int listenFd) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
+    return epoll_ctl(pollerFd, EPOLL_CTL_ADD, listenFd, &event) == 0 ? 0 : -errno;
+}
+
+int CShim_pollerAddConnection(int pollerFd, int fd, void *token) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = token};
     return epoll_ctl(pollerFd, EPOLL_CTL_ADD, fd, &event) == 0 ? 0 : -errno;
+}
+
+int CShim_pollerRearmConnection(int pollerFd, int fd, void *token) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = token};
+    return epoll_ctl(pollerFd, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : -errno;
 }
 
 int CShim_pollerRemove(int pollerFd, int fd) {
     return epoll_ctl(pollerFd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
 }
 
-int CShim_pollerWait(int pollerFd, int *readyFds, int capacity, int timeoutMillis) {
-    struct epoll_event events[64];
-    if (capacity > 64) capacity = 64;
+int CShim_pollerWaitOne(int pollerFd, void **token, int timeoutMillis) {
+    struct epoll_event event;
     for (;;) {
-        int count = epoll_wait(pollerFd, events, capacity, timeoutMillis);
+        int count = epoll_wait(pollerFd, &event, 1, timeoutMillis);
         if (count < 0) {
             if (errno == EINTR) continue;
             return -errno;
         }
-        for (int i = 0; i < count; i++) readyFds[i] = events[i].data.fd;
+        if (count == 1) *token = event.data.ptr;
         return count;
     }
 }

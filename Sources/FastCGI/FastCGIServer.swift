@@ -7,13 +7,12 @@ import Synchronization
 #endif
 
 /// Serves FastCGI requests from an inherited listening socket on a fixed number of
-/// threads, each with its own handler and its own connections.
+/// threads, each with its own handler, all waiting on one epoll of the listening socket
+/// and every open connection (see `serveLoop`).
 ///
-/// Threads wait in `epoll_wait()` on the listening socket (EPOLLEXCLUSIVE: a connection
-/// wakes one thread, not all of them), on a wake pipe and on the connections they hold;
-/// `stop()` (safe to call from a signal handler) makes every thread stop accepting, finish
-/// its current request and serve its kept-alive connections until nginx closes them
-/// (bounded), which is how a worker drains.
+/// `stop()` (safe to call from a signal handler) makes the worker stop accepting; its
+/// threads finish their requests and serve the connections nginx keeps open until nginx
+/// closes them (bounded), which is how a worker drains.
 public final class FastCGIServer: @unchecked Sendable {
     public let listenFD: Int32
     public let threadCount: Int
@@ -25,13 +24,10 @@ public final class FastCGIServer: @unchecked Sendable {
     /// what the application reads saves a dozen allocations per request.
     private let wantedParams: [[UInt8]]?
     private let served = Atomic<Int>(0)
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-    var wakeWriteFD: Int32 { wakeWrite }
 
     /// - Parameters:
     ///   - listenFD: the listening socket (fd 0 for a worker spawned by the pool).
-    ///   - threadCount: accept threads, each with its own handler.
+    ///   - threadCount: threads, each with its own handler (and database connection).
     ///   - maxBodyBytes: bodies longer than this are not read; the request is flagged instead.
     public init(
         listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20, maxRequests: Int = 0,
@@ -42,22 +38,18 @@ public final class FastCGIServer: @unchecked Sendable {
         self.threadCount = threadCount
         self.maxBodyBytes = maxBodyBytes
         self.maxRequests = maxRequests
-        var fds: [Int32] = [-1, -1]
-        try check(CShim_pipe(&fds), "pipe")
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
         guard FCGX_Init() == 0 else { throw FastCGIError(operation: "FCGX_Init", code: -1) }
         // Every process that shares the socket must use the same poll-then-accept loop:
         // O_NONBLOCK is a property of the open file, shared by all of them.
         try check(CShim_setNonBlocking(listenFD, 1), "fcntl(O_NONBLOCK)")
+        poller = CShim_pollerCreate()
+        try check(poller, "epoll_create1")
+        try check(CShim_pollerAddListener(poller, listenFD), "epoll_ctl(listening socket)")
     }
 
-    /// Makes all threads stop accepting. Idempotent; async-signal-safe work only.
-    public func stop() {
-        CShim_requestStop()
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
-    }
+    /// Makes all threads stop accepting and drain (within `stopCheckMillis` when idle).
+    /// Idempotent; async-signal-safe work only.
+    public func stop() { CShim_requestStop() }
 
     /// Whether `stop()` or a stop signal came: a flag read without a system call.
     public var stopRequested: Bool { CShim_stopRequested() != 0 }
@@ -65,9 +57,9 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Whether the server stopped because it served `maxRequests`.
     public var reachedMaxRequests: Bool { maxRequests > 0 && served.load(ordering: .relaxed) >= maxRequests }
 
-    /// Runs the threads until `stop()`, then returns once each has finished its current
-    /// request and seen its kept connections closed (or given up on them after
-    /// `keptConnectionDrainMillis`). `makeHandler` is called on each thread with its index.
+    /// Runs the threads until `stop()`, then returns once every request is finished and
+    /// every kept connection closed (or given up on after `keptConnectionDrainMillis`).
+    /// `makeHandler` is called on each thread with its index.
     public func run(makeHandler: @escaping @Sendable (Int) -> FastCGIHandler) {
         var threads: [pthread_t] = []
         for index in 0..<threadCount {
@@ -96,7 +88,7 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    /// How long a stopping thread keeps serving connections that nginx keeps alive before
+    /// How long a stopping worker keeps serving connections that nginx keeps alive before
     /// it closes them itself. nginx closes them first (upstream `keepalive_time` and
     /// `keepalive_timeout`), which is race-free; a close from this side could meet a request
     /// nginx is sending at that moment, and a POST is never retried.
@@ -105,60 +97,54 @@ public final class FastCGIServer: @unchecked Sendable {
     /// How long a read of a started request may wait for more bytes.
     static let stalledReadMillis: Int32 = 5_000
 
-    /// One thread's event loop: the listening socket (shared with every thread of every
-    /// worker, EPOLLEXCLUSIVE), the wake pipe and this thread's own connections, each with
-    /// its own heap-allocated `FCGX_Request` (libfcgi keeps pointers into it). A connection
-    /// nginx keeps alive (`fastcgi_keep_conn on`) stays in the loop for its next request
-    /// instead of pinning the thread, so any number of kept connections is safe.
+    /// How often an idle thread looks at the stop flag (a signal sets it; no system call).
+    static let stopCheckMillis: Int32 = 200
+
+    /// The worker's epoll: the listening socket and every open connection.
+    private let poller: Int32
+    /// Connections open in this worker; a stopping worker exits when none is left.
+    private let openConnections = Atomic<Int>(0)
+    private let listenerRemoved = Atomic<Bool>(false)
+
+    /// One thread's loop. All threads of the worker wait on one epoll holding the
+    /// listening socket (EPOLLEXCLUSIVE, shared with every worker) and every open
+    /// connection (EPOLLONESHOT), each with its own heap-allocated `FCGX_Request` (libfcgi
+    /// keeps pointers into it) as its token. Whichever thread is free takes whichever
+    /// connection has a request, so a connection nginx keeps alive (`fastcgi_keep_conn on`)
+    /// never pins a thread and a slow request never holds up another connection.
     private func serveLoop(handler: FastCGIHandler) {
-        let poller = CShim_acceptPoller(listenFD, wakeRead)
-        precondition(poller >= 0, "epoll_create1 failed: \(-poller)")
-        defer { close(poller) }
-        var connections: [Int32: UnsafeMutablePointer<FCGX_Request>] = [:]
-        var ready = [Int32](repeating: -1, count: 16)
         var drainDeadline: Int64? = nil
-        while drainDeadline == nil || !connections.isEmpty {
+        while true {
             if drainDeadline == nil && stopRequested {
-                // Stop accepting; the wake pipe stays readable for the other threads.
-                _ = CShim_pollerRemove(poller, listenFD)
-                _ = CShim_pollerRemove(poller, wakeRead)
-                drainDeadline = CShim_monotonicNanos() / 1_000_000 + Self.keptConnectionDrainMillis
-                continue
+                // Stop accepting; keep serving what nginx sends on open connections.
+                if !listenerRemoved.exchange(true, ordering: .relaxed) { _ = CShim_pollerRemove(poller, listenFD) }
+                drainDeadline = Self.nowMillis + Self.keptConnectionDrainMillis
             }
-            var timeout: Int32 = -1
-            if let deadline = drainDeadline {
-                let left = deadline - CShim_monotonicNanos() / 1_000_000
-                if left <= 0 { break }
-                timeout = Int32(left)
+            if let deadline = drainDeadline,
+                openConnections.load(ordering: .relaxed) == 0 || Self.nowMillis >= deadline
+            {
+                return
             }
-            let count = CShim_pollerWait(poller, &ready, Int32(ready.count), timeout)
-            for fd in ready.prefix(Int(max(count, 0))) where fd != wakeRead {
-                if fd == listenFD {
-                    accept(into: &connections, poller: poller)
-                } else if let request = connections[fd], !serve(request, handler: handler) {
-                    connections[fd] = nil
-                    request.deallocate()
-                }
+            var token: UnsafeMutableRawPointer? = nil
+            guard CShim_pollerWaitOne(poller, &token, Self.stopCheckMillis) == 1 else { continue }
+            if let token {
+                serve(token.assumingMemoryBound(to: FCGX_Request.self), handler: handler)
+            } else {
+                acceptConnection()
             }
-        }
-        for request in connections.values {
-            FCGX_Free(request, 1)
-            request.deallocate()
         }
     }
 
+    private static var nowMillis: Int64 { CShim_monotonicNanos() / 1_000_000 }
+
     /// Takes a new connection, if another thread or process has not taken it already
-    /// (EAGAIN), and waits for its first request in the loop rather than in a blocking read.
-    private func accept(into connections: inout [Int32: UnsafeMutablePointer<FCGX_Request>], poller: Int32) {
+    /// (EAGAIN), and leaves its first request to the loop rather than a blocking read.
+    private func acceptConnection() {
         let fd = Glibc.accept(listenFD, nil, nil)
         guard fd >= 0 else { return }
         // A thread reads a request once its first bytes arrive; a peer that then stalls
         // mid-request (nginx never does) releases the thread after this long.
         _ = CShim_setReceiveTimeout(fd, Self.stalledReadMillis)
-        guard CShim_pollerAdd(poller, fd) == 0 else {
-            close(fd)
-            return
-        }
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         // No listening socket: libfcgi only reads requests from the connection it is given.
         FCGX_InitRequest(request, -1, 0)
@@ -167,23 +153,32 @@ public final class FastCGIServer: @unchecked Sendable {
         // for the web server to close first, with this thread blocked. Every request's
         // input is read to its end (drainInput), so a plain close loses nothing.
         request.pointee.detached = 1
-        connections[fd] = request
+        openConnections.add(1, ordering: .relaxed)
+        if CShim_pollerAddConnection(poller, fd, request) != 0 { forget(request) }
     }
 
-    /// Serves the request waiting on a connection. Returns false once the connection is
-    /// closed (by nginx, or after a response without keep-conn).
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, handler: FastCGIHandler) -> Bool {
+    /// Serves the request waiting on a connection, then hands the connection back to the
+    /// epoll, or forgets it once it is closed (by nginx, or after a response without keep-conn).
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, handler: FastCGIHandler) {
         // FCGX_Accept_r first finishes the previous request, which closes the connection
         // unless it is marked as kept; with an open connection it reads instead of accepting.
         request.pointee.keepConnection = 1
-        guard FCGX_Accept_r(request) >= 0 else { return false }
+        let fd = request.pointee.ipcFd
+        guard FCGX_Accept_r(request) >= 0 else { return forget(request) }
         let count = served.add(1, ordering: .relaxed).newValue
         if maxRequests > 0 && count >= maxRequests { stop() }
         let incoming = readRequest(request)
         let response = handler.handle(incoming)
         writeResponse(response, to: request)
         FCGX_Finish_r(request)
-        return request.pointee.ipcFd >= 0
+        if request.pointee.ipcFd < 0 || CShim_pollerRearmConnection(poller, fd, request) != 0 { forget(request) }
+    }
+
+    /// Closes the connection if libfcgi has not (closing also removes it from the epoll).
+    private func forget(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+        request.deallocate()
+        openConnections.subtract(1, ordering: .relaxed)
     }
 
     private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {
@@ -260,11 +255,10 @@ private func check(_ result: Int32, _ operation: String) throws(FastCGIError) {
 }
 
 extension FastCGIServer {
-    /// Makes SIGTERM, SIGINT and SIGQUIT stop accepting: the signal handler writes to the
-    /// wake pipe that every accept thread polls, so idle threads leave at once and busy
-    /// ones after their current request.
+    /// Makes SIGTERM, SIGINT and SIGQUIT stop accepting: the signal handler sets the stop
+    /// flag that every thread reads after each request and each `stopCheckMillis` idle.
     public func stopOnSignals() {
         let signals: [Int32] = [SIGTERM, SIGINT, SIGQUIT]
-        _ = CShim_signalsToPipe(wakeWriteFD, signals, Int32(signals.count))
+        _ = CShim_signalsToPipe(-1, signals, Int32(signals.count))
     }
 }

@@ -187,6 +187,39 @@ def hold_row_lock(customer_id, seconds):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def test_a_slow_request_holds_up_no_other_connection(api_key, customer):
+    """With nginx keeping several connections to a worker, a request stuck on a row lock
+    occupies one thread, and every request nginx sends meanwhile, on whichever kept
+    connection, is served by the other thread before the slow one ends."""
+    pool = Pool(workers=1, threads=2)
+    try:
+        # Warm nginx's cache of kept connections to the worker.
+        with Load(pool.base, api_key, customer["id"], threads=8, writes=False):
+            time.sleep(0.5)
+        locker = hold_row_lock(customer["id"], 4)
+        time.sleep(0.3)
+        finished = threading.Event()
+
+        def patch():
+            requests.patch(f"{pool.base}/customers/{customer['id']}", json={"name": "Slow"},
+                           headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+            finished.set()
+
+        slow = threading.Thread(target=patch)
+        slow.start()
+        time.sleep(0.3)
+        # Concurrent reads, so that nginx sends them on several kept connections at once.
+        with Load(pool.base, api_key, customer["id"], threads=8, writes=False) as reads:
+            time.sleep(1)
+        assert reads.errors == [] and reads.non_2xx() == {} and reads.total > 50, reads.statuses
+        assert not finished.is_set(), "the reads were served while the slow request was still running"
+        slow.join(timeout=30)
+        locker.wait(timeout=30)
+        assert finished.is_set()
+    finally:
+        pool.stop()
+
+
 def test_sigterm_lets_the_request_in_flight_finish(api_key, customer):
     pool = Pool(workers=1, threads=2)
     try:

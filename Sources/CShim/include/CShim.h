@@ -4,7 +4,7 @@
 #include <sys/types.h>
 
 /// Installs handlers (with SA_RESTART) for the given signals that write the
-/// signal number as one byte to `fd`, the write end of a non-blocking pipe.
+/// signal number as one byte to `fd`, the write end of a non-blocking pipe (or -1: none).
 int CShim_signalsToPipe(int fd, const int *signals, int count);
 
 /// Set by CShim_requestStop and by the handlers of CShim_signalsToPipe for SIGTERM, SIGINT
@@ -68,19 +68,24 @@ void CShim_atomicMax(unsigned long long *word, unsigned long long value);
 /// Wall clock in milliseconds.
 long long CShim_wallMillis(void);
 
-/// Creates an epoll instance for one accept thread: the listening socket is added with
-/// EPOLLEXCLUSIVE, so that a new connection wakes one waiting thread instead of every
-/// thread of every worker (the thundering herd); the wake pipe is added normally, so
-/// that a stop wakes them all. Returns the epoll fd or -errno.
-int CShim_acceptPoller(int listenFd, int wakeFd);
+/// The epoll instance all threads of a worker wait on (epoll_wait wakes one waiter per
+/// event). Returns the fd or -errno.
+int CShim_pollerCreate(void);
 
-/// Adds a connection to a poller (level-triggered, readable) / removes a descriptor from it.
-/// Return 0 or -errno.
-int CShim_pollerAdd(int pollerFd, int fd);
+/// Adds the listening socket with EPOLLEXCLUSIVE (token NULL): a new connection wakes one
+/// waiter among all workers sharing the socket, not every one (the thundering herd).
+int CShim_pollerAddListener(int pollerFd, int listenFd);
+
+/// Adds a connection with EPOLLONESHOT and `token`: once reported readable it is reported
+/// to no other thread until CShim_pollerRearmConnection, so one thread serves it at a time.
+int CShim_pollerAddConnection(int pollerFd, int fd, void *token);
+int CShim_pollerRearmConnection(int pollerFd, int fd, void *token);
+
+/// Removes a descriptor. Returns 0 or -errno (all of these).
 int CShim_pollerRemove(int pollerFd, int fd);
 
-/// Waits on a poller and stores up to `capacity` (at most 64) readable descriptors in
-/// `readyFds`. Returns how many (0 on timeout) or -errno. EINTR is retried.
-int CShim_pollerWait(int pollerFd, int *readyFds, int capacity, int timeoutMillis);
+/// Waits for one event and stores its token. Returns 1, 0 on timeout, or -errno; EINTR
+/// is retried.
+int CShim_pollerWaitOne(int pollerFd, void **token, int timeoutMillis);
 
 #endif
