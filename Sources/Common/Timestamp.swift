@@ -36,31 +36,32 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends the RFC 3339 form without building an intermediate String.
+    /// Appends the RFC 3339 form without building an intermediate String: the 20 bytes are
+    /// composed on the stack and appended at once (lists write thousands of timestamps).
     public func appendRFC3339(to bytes: inout [UInt8]) {
         let c = civil
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-                rest %= divisor
-                divisor /= 10
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { text in
+            func put(_ value: Int, digits count: Int, at offset: Int) {
+                var rest = value
+                for index in (offset..<offset + count).reversed() {
+                    text[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
             }
+            put(c.year, digits: 4, at: 0)
+            text[4] = UInt8(ascii: "-")
+            put(c.month, digits: 2, at: 5)
+            text[7] = UInt8(ascii: "-")
+            put(c.day, digits: 2, at: 8)
+            text[10] = UInt8(ascii: "T")
+            put(c.hour, digits: 2, at: 11)
+            text[13] = UInt8(ascii: ":")
+            put(c.minute, digits: 2, at: 14)
+            text[16] = UInt8(ascii: ":")
+            put(c.second, digits: 2, at: 17)
+            text[19] = UInt8(ascii: "Z")
+            bytes.append(contentsOf: UnsafeBufferPointer(text))
         }
-        digits(c.year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        digits(c.month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        digits(c.day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(c.hour, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(c.minute, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(c.second, 2)
-        bytes.append(UInt8(ascii: "Z"))
     }
 
     /// Parses RFC 3339 (`2026-01-31T10:00:00Z`, `…+02:00`, fractional seconds dropped) and

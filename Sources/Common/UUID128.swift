@@ -70,14 +70,20 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// Appends the 36-character canonical form without an intermediate String (JSON
-    /// responses write many ids).
+    /// responses write many ids), composed on the stack and appended at once.
     public func appendText(to bytes: inout [UInt8]) {
-        bytes.reserveCapacity(bytes.count + 36)
-        for index in 0..<32 {
-            if index == 8 || index == 12 || index == 16 || index == 20 { bytes.append(UInt8(ascii: "-")) }
-            let word = index < 16 ? high : low
-            let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - (index % 16) * 4)) & 0xF
-            bytes.append(hexDigit(nibble))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 36) { text in
+            var position = 0
+            for index in 0..<32 {
+                if index == 8 || index == 12 || index == 16 || index == 20 {
+                    text[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                let word = index < 16 ? high : low
+                text[position] = hexDigit(UInt8(truncatingIfNeeded: word >> UInt64(60 - (index % 16) * 4)) & 0xF)
+                position += 1
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(text))
         }
     }
 }

@@ -94,11 +94,15 @@ public struct Row {
 
     public func uuid(_ column: Int) -> UUID128? { bytes(column).flatMap { UUID128(utf8: $0) } }
 
+    // Inlinable, like `required`: specialized where it is called, instead of looking up
+    // generic metadata for every column of every row.
+    @inlinable
     public func id<Entity>(_ column: Int, as: Entity.Type = Entity.self) -> ID<Entity>? {
         uuid(column).map { ID($0) }
     }
 
     /// A column that must not be NULL by schema; a NULL here is a programming error.
+    @inlinable
     public func required<T>(_ value: T?, column: Int) -> T {
         guard let value else { preconditionFailure("column \(column) is unexpectedly NULL") }
         return value

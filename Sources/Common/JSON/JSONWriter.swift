@@ -141,6 +141,7 @@ public struct JSONWriter {
         if let uuid { value(uuid) } else { null() }
     }
 
+    @inlinable
     public mutating func field<Entity>(_ name: String, _ id: ID<Entity>?) { field(name, id?.uuid) }
 
     private mutating func appendQuoted(_ string: String) {
