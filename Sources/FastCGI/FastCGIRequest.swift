@@ -59,7 +59,7 @@ public struct FastCGIResponse: Sendable {
     }
 }
 
-/// Handles requests on one accept thread. One instance per thread, never shared, so it
+/// Handles requests on one server thread. One instance per thread, never shared, so it
 /// may own a database connection.
 public protocol FastCGIHandler: AnyObject {
     func handle(_ request: FastCGIRequest) -> FastCGIResponse

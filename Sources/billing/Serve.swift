@@ -18,7 +18,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Worker processes.")
     var workers: Int = 2
 
-    @Option(help: "Accept threads per worker, each with its own PostgreSQL connection.")
+    @Option(help: "Threads per worker, each with its own PostgreSQL connection.")
     var threads: Int = 4
 
     @Option(help: "Seconds a draining worker may take before it is killed.")

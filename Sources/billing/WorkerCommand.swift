@@ -17,7 +17,7 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Serve FastCGI requests from the listening socket on fd 0 (started by `serve`).")
 
-    @Option(help: "Accept threads, each with its own PostgreSQL connection.")
+    @Option(help: "Threads, each with its own PostgreSQL connection.")
     var threads: Int = 4
 
     @Option(help: "The pool's scoreboard file.")

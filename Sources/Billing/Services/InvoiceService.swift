@@ -3,10 +3,17 @@ import Postgres
 
 /// Reads invoices with their lines.
 public enum InvoiceService {
+    /// One round trip: the invoice and its lines in one statement, read by `folding`.
     public static func get(_ id: ID<Invoice>, on db: Connection) throws -> Invoice {
-        let result = try db.query("SELECT \(unsafeSQL: Invoice.columns) FROM invoices WHERE id = \(id)")
-        guard let row = result.first else { throw BillingError.notFound("no such invoice") }
-        return try withLines([Invoice(row: row)], on: db)[0]
+        let rows = try db.query(
+            """
+            SELECT page.*, \(unsafeSQL: lines.columns) FROM (SELECT \(unsafeSQL: Invoice.columns), seq \
+            FROM invoices WHERE id = \(id)) page LEFT JOIN \(unsafeSQL: lines.tableAndCondition) \
+            ORDER BY \(unsafeSQL: lines.order)
+            """
+        ).rows
+        guard let invoice = folding(rows).first else { throw BillingError.notFound("no such invoice") }
+        return invoice
     }
 
     public static func list(
@@ -17,19 +24,30 @@ public enum InvoiceService {
         query.filter("customer_id", customerID)
         query.filter("subscription_id", subscriptionID)
         query.filter("status", status)
-        let lines = ListQuery.Join(
-            columns: InvoiceLine.columnsOfChild, tableAndCondition: "invoice_lines child ON child.invoice_id = page.id",
-            order: "child.position")
-        return try query.run(on: db, page: page, joining: lines, cursor: { $0.id.description }) { rows in
-            var invoices: [Invoice] = []
-            for row in rows {
-                if invoices.last?.id != row.id(0) { invoices.append(Invoice(row: row)) }
-                // The line's columns follow the invoice's and its `seq`; all NULL without lines.
-                let line = row.dropping(Invoice.columnCount + 1)
-                if !line.isNull(0) { invoices[invoices.count - 1].lines.append(InvoiceLine(row: line)) }
+        return try query.run(on: db, page: page, joining: lines, cursor: { $0.id.description }, decodeRows: folding)
+    }
+
+    /// The lines of the invoices in `page`, joined in the same statement.
+    static let lines = ListQuery.Join(
+        columns: InvoiceLine.columnsOfChild, tableAndCondition: "invoice_lines child ON child.invoice_id = page.id",
+        order: "child.position")
+
+    /// Folds rows of `page.*, child.*` — an invoice's columns, its `seq`, then one line's
+    /// columns (all NULL for an invoice without lines), each invoice's rows together — into
+    /// invoices. A new `seq` (an integer, cheaper to read than the id) starts a new invoice.
+    static func folding(_ rows: [Row]) -> [Invoice] {
+        var invoices: [Invoice] = []
+        var currentSeq: Int64? = nil
+        for row in rows {
+            let seq = row.int64(Invoice.columnCount)
+            if seq != currentSeq {
+                invoices.append(Invoice(row: row))
+                currentSeq = seq
             }
-            return invoices
+            let line = row.dropping(Invoice.columnCount + 1)
+            if !line.isNull(0) { invoices[invoices.count - 1].lines.append(InvoiceLine(row: line)) }
         }
+        return invoices
     }
 
     /// Loads the lines of all `invoices` in one query.
