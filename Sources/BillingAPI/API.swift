@@ -79,23 +79,28 @@ public struct API: Sendable {
     public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
         var route = 0
         do {
-            switch router.match(method: request.method, path: request.path) {
-            case .notFound:
-                throw Problem.notFound("no route for \(request.path)")
-            case .methodNotAllowed(let allow):
-                throw Problem.methodNotAllowed(allow: allow)
-            case .found(let endpoint, let parameters):
-                route = endpoint.route
-                var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
-                if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
-                if request.bodyTooLarge { throw Problem.payloadTooLarge }
-                var response = try endpoint.run(&call)
-                response.route = endpoint.route
-                return response
-            }
+            return try respond(to: request, context: context, route: &route)
         } catch {
             var response = ErrorMapping.problem(for: error, context: context).response(requestID: request.requestID)
             response.route = route
+            return response
+        }
+    }
+
+    /// The answer, or the failure that `handle` turns into a problem.
+    func respond(to request: HTTPRequest, context: APIContext, route: inout Int) throws -> HTTPResponse {
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound:
+            throw Problem.notFound("no route for \(request.path)")
+        case .methodNotAllowed(let allow):
+            throw Problem.methodNotAllowed(allow: allow)
+        case .found(let endpoint, let parameters):
+            route = endpoint.route
+            var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
+            if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
+            if request.bodyTooLarge { throw Problem.payloadTooLarge }
+            var response = try endpoint.run(&call)
+            response.route = endpoint.route
             return response
         }
     }

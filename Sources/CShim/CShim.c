@@ -263,15 +263,16 @@ int CShim_pollerRemove(int pollerFd, int fd) {
     return epoll_ctl(pollerFd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
 }
 
-int CShim_pollerWaitOne(int pollerFd, void **token, int timeoutMillis) {
-    struct epoll_event event;
+int CShim_pollerWait(int pollerFd, void **tokens, int capacity, int timeoutMillis) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
     for (;;) {
-        int count = epoll_wait(pollerFd, &event, 1, timeoutMillis);
+        int count = epoll_wait(pollerFd, events, capacity, timeoutMillis);
         if (count < 0) {
             if (errno == EINTR) continue;
             return -errno;
         }
-        if (count == 1) *token = event.data.ptr;
+        for (int i = 0; i < count; i++) tokens[i] = events[i].data.ptr;
         return count;
     }
 }

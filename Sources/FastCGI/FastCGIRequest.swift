@@ -63,4 +63,14 @@ public struct FastCGIResponse: Sendable {
 /// may own a database connection.
 public protocol FastCGIHandler: AnyObject {
     func handle(_ request: FastCGIRequest) -> FastCGIResponse
+
+    /// Handles requests that arrived together on different connections, calling `respond`
+    /// exactly once for each (by its index), in any order and as soon as it is ready.
+    func handle(batch: [FastCGIRequest], respond: (Int, FastCGIResponse) -> Void)
+}
+
+extension FastCGIHandler {
+    public func handle(batch: [FastCGIRequest], respond: (Int, FastCGIResponse) -> Void) {
+        for (index, request) in batch.enumerated() { respond(index, handle(request)) }
+    }
 }

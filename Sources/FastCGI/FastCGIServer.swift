@@ -110,10 +110,16 @@ public final class FastCGIServer: @unchecked Sendable {
     /// listening socket (EPOLLEXCLUSIVE, shared with every worker) and every open
     /// connection (EPOLLONESHOT), each with its own heap-allocated `FCGX_Request` (libfcgi
     /// keeps pointers into it) as its token. Whichever thread is free takes whichever
-    /// connection has a request, so a connection nginx keeps alive (`fastcgi_keep_conn on`)
+    /// connections have a request, so a connection nginx keeps alive (`fastcgi_keep_conn on`)
     /// never pins a thread and a slow request never holds up another connection.
+    ///
+    /// A thread takes every request that is waiting (up to `batchLimit`) at once, which
+    /// lets the handler send their database statements together (see `FastCGIHandler`).
     private func serveLoop(handler: FastCGIHandler) {
         var drainDeadline: Int64? = nil
+        var tokens = [UnsafeMutableRawPointer?](repeating: nil, count: Self.batchLimit)
+        var connections: [UnsafeMutablePointer<FCGX_Request>] = []
+        var requests: [FastCGIRequest] = []
         while true {
             if drainDeadline == nil && stopRequested {
                 // Stop accepting; keep serving what nginx sends on open connections.
@@ -125,15 +131,32 @@ public final class FastCGIServer: @unchecked Sendable {
             {
                 return
             }
-            var token: UnsafeMutableRawPointer? = nil
-            guard CShim_pollerWaitOne(poller, &token, Self.stopCheckMillis) == 1 else { continue }
-            if let token {
-                serve(token.assumingMemoryBound(to: FCGX_Request.self), handler: handler)
-            } else {
-                acceptConnection()
+            let count = CShim_pollerWait(poller, &tokens, Int32(Self.batchLimit), Self.stopCheckMillis)
+            guard count > 0 else { continue }
+            connections.removeAll(keepingCapacity: true)
+            requests.removeAll(keepingCapacity: true)
+            for token in tokens[0..<Int(count)] {
+                guard let token else {
+                    acceptConnection()
+                    continue
+                }
+                let connection = token.assumingMemoryBound(to: FCGX_Request.self)
+                if let request = receive(on: connection) {
+                    connections.append(connection)
+                    requests.append(request)
+                }
+            }
+            if requests.count == 1 {
+                respond(handler.handle(requests[0]), on: connections[0])
+            } else if !requests.isEmpty {
+                handler.handle(batch: requests) { index, response in respond(response, on: connections[index]) }
             }
         }
     }
+
+    /// The most requests one thread takes at once: enough to share a database round trip
+    /// between many, few enough that other threads still get work.
+    static let batchLimit = 8
 
     private static var nowMillis: Int64 { CShim_monotonicNanos() / 1_000_000 }
 
@@ -157,21 +180,29 @@ public final class FastCGIServer: @unchecked Sendable {
         if CShim_pollerAddConnection(poller, fd, request) != 0 { forget(request) }
     }
 
-    /// Serves the request waiting on a connection, then hands the connection back to the
-    /// epoll, or forgets it once it is closed (by nginx, or after a response without keep-conn).
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, handler: FastCGIHandler) {
+    /// Reads the request waiting on a connection, or forgets the connection if nginx closed it.
+    private func receive(on connection: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest? {
         // FCGX_Accept_r first finishes the previous request, which closes the connection
         // unless it is marked as kept; with an open connection it reads instead of accepting.
-        request.pointee.keepConnection = 1
-        let fd = request.pointee.ipcFd
-        guard FCGX_Accept_r(request) >= 0 else { return forget(request) }
+        connection.pointee.keepConnection = 1
+        guard FCGX_Accept_r(connection) >= 0 else {
+            forget(connection)
+            return nil
+        }
         let count = served.add(1, ordering: .relaxed).newValue
         if maxRequests > 0 && count >= maxRequests { stop() }
-        let incoming = readRequest(request)
-        let response = handler.handle(incoming)
-        writeResponse(response, to: request)
-        FCGX_Finish_r(request)
-        if request.pointee.ipcFd < 0 || CShim_pollerRearmConnection(poller, fd, request) != 0 { forget(request) }
+        return readRequest(connection)
+    }
+
+    /// Writes the response, then hands the connection back to the epoll, or forgets it once
+    /// it is closed (by nginx, or after a response without keep-conn).
+    private func respond(_ response: FastCGIResponse, on connection: UnsafeMutablePointer<FCGX_Request>) {
+        let fd = connection.pointee.ipcFd
+        writeResponse(response, to: connection)
+        FCGX_Finish_r(connection)
+        if connection.pointee.ipcFd < 0 || CShim_pollerRearmConnection(poller, fd, connection) != 0 {
+            forget(connection)
+        }
     }
 
     /// Closes the connection if libfcgi has not (closing also removes it from the epoll).

@@ -64,9 +64,14 @@ public struct HTTPRequest: Sendable {
     /// The API key from `Authorization: Bearer <key>`, if well formed.
     public var bearerToken: String? {
         guard let authorization else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingSpaces()
+        // Bytes, not Characters: this runs on every request.
+        let scheme = Array("bearer ".utf8)
+        var bytes = Substring(authorization).utf8
+        guard bytes.count > scheme.count,
+            zip(bytes, scheme).allSatisfy({ $0 == $1 || $0 == $1 - 32 && $1 >= UInt8(ascii: "a") })
+        else { return nil }
+        bytes.removeFirst(scheme.count)
+        let token = Substring(bytes).trimmingSpaces()
         return token.isEmpty ? nil : String(token)
     }
 }

@@ -35,7 +35,7 @@ extension Router: Sendable where Handler: Sendable {}
 /// compared only with the routes that could match it.
 struct RouteTable: Sendable {
     enum Segment: Equatable, Sendable {
-        case literal(String)
+        case literal([UInt8])
         case parameter
     }
 
@@ -55,7 +55,7 @@ struct RouteTable: Sendable {
 
     mutating func add(_ method: String, _ pattern: String, index: Int) {
         let segments = Self.split(pattern).map { part -> Segment in
-            part.hasPrefix("{") && part.hasSuffix("}") ? .parameter : .literal(String(part))
+            part.first == UInt8(ascii: "{") && part.last == UInt8(ascii: "}") ? .parameter : .literal(Array(part))
         }
         while routesByLength.count <= segments.count { routesByLength.append([]) }
         routesByLength[segments.count].append(Route(method: method, segments: segments, index: index))
@@ -70,9 +70,9 @@ struct RouteTable: Sendable {
             for position in 0..<parts.count {
                 switch route.segments[position] {
                 case .literal(let literal):
-                    if literal != parts[position] { continue candidates }
+                    if !literal.elementsEqual(parts[position]) { continue candidates }
                 case .parameter:
-                    parameters.append(String(parts[position]))
+                    parameters.append(String(Substring(parts[position])))
                 }
             }
             if route.method == method { return .found(route.index, parameters: parameters) }
@@ -81,11 +81,13 @@ struct RouteTable: Sendable {
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allow: allowed)
     }
 
-    /// Path segments; a trailing slash is ignored, empty segments are kept so that `//x` does not match `/x`.
-    static func split(_ path: String) -> [Substring] {
-        var trimmed = Substring(path)
-        if trimmed.hasPrefix("/") { trimmed.removeFirst() }
-        if trimmed.hasSuffix("/") { trimmed.removeLast() }
-        return trimmed.split(separator: "/", omittingEmptySubsequences: false)
+    /// Path segments as bytes (compared exactly, never as Unicode characters); a trailing
+    /// slash is ignored, empty segments are kept so that `//x` does not match `/x`.
+    static func split(_ path: String) -> [Substring.UTF8View] {
+        let slash = UInt8(ascii: "/")
+        var trimmed = Substring(path).utf8
+        if trimmed.first == slash { trimmed.removeFirst() }
+        if trimmed.last == slash { trimmed.removeLast() }
+        return trimmed.split(separator: slash, omittingEmptySubsequences: false)
     }
 }

@@ -19,7 +19,7 @@ public final class Scoreboard: @unchecked Sendable {
         case magic = 0
         case startTime, generation, reloads, reloadsFailed, restartsCrash, restartsRecycle,
             restartsTimeout, accepted, maxBusy, busy, databaseErrors, lastReload, masterPID, workersConfigured,
-            threadsPerWorker
+            threadsPerWorker, prefetchRoundTrips, prefetchedStatements
     }
 
     static let magic: UInt64 = 0x6269_6C6C_5342_0001
@@ -81,6 +81,12 @@ public final class Scoreboard: @unchecked Sendable {
     }
 
     public func recordDatabaseError() { increment(.databaseErrors) }
+
+    /// Counts one round trip that carried the first statements of `statements` requests.
+    public func recordPrefetch(statements: Int) {
+        increment(.prefetchRoundTrips)
+        add(Header.prefetchedStatements.rawValue, UInt64(statements))
+    }
 
     /// Counts a thread as busy for `/status`'s busy/idle and max busy.
     func threadBecameBusy() {

@@ -4,11 +4,15 @@ import Common
 /// One libpq connection, owned by exactly one thread. Statements are prepared once
 /// per connection on first use and executed with text parameters only.
 public final class Connection {
-    private var handle: OpaquePointer?
+    var handle: OpaquePointer?
     private let conninfo: String
-    private var statementNames: [String: String] = [:]
+    var statementNames: [String: String] = [:]
     /// Whether a `BEGIN` is open, so that a lost connection is reported instead of retried.
     public private(set) var inTransaction = false
+    /// While set, statements are recorded here instead of run (see `firstStatement(of:)`).
+    var recording: Deferral?? = nil
+    /// A result fetched ahead for the next statement, used only if that statement is the same.
+    var prefetched: PrefetchedStatement?
 
     /// Connects with a libpq connection string or URL (`postgresql://…`, `host=… dbname=…`).
     /// The session always uses UTC and ISO dates, which `Timestamp` parses.
@@ -52,7 +56,9 @@ public final class Connection {
     /// Runs a parameterised statement (prepared on first use) and returns its rows.
     @discardableResult
     public func query(_ query: SQLQuery) throws(PostgresError) -> ResultSet {
-        try retryingOnFreshConnection { () throws(PostgresError) in try run(query) }
+        if recording != nil { throw record(.statement(query)) }
+        if let prefetched = takePrefetched(matching: query) { return try prefetched.get() }
+        return try retryingOnFreshConnection { () throws(PostgresError) in try run(query) }
     }
 
     /// A connection that broke while idle (PostgreSQL restarted) fails on its next
@@ -82,7 +88,8 @@ public final class Connection {
     /// allowed): for migrations and transaction control only.
     @discardableResult
     public func execute(unsafeSQL sql: String) throws(PostgresError) -> ResultSet {
-        try retryingOnFreshConnection { () throws(PostgresError) in
+        if recording != nil { throw record(.notDeferrable) }
+        return try retryingOnFreshConnection { () throws(PostgresError) in
             guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
             return try check(PQexec(handle, sql))
         }
@@ -103,7 +110,7 @@ public final class Connection {
         }
     }
 
-    private func preparedName(for sql: String, paramCount: Int, handle: OpaquePointer) throws(PostgresError)
+    func preparedName(for sql: String, paramCount: Int, handle: OpaquePointer) throws(PostgresError)
         -> String
     {
         if let name = statementNames[sql] { return name }
@@ -114,7 +121,7 @@ public final class Connection {
         return name
     }
 
-    private func check(_ result: OpaquePointer?) throws(PostgresError) -> ResultSet {
+    func check(_ result: OpaquePointer?) throws(PostgresError) -> ResultSet {
         guard let result else {
             throw PostgresError(kind: .connection, detail: handle.map { String(cString: PQerrorMessage($0)) } ?? "")
         }

@@ -6,6 +6,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case connection
         /// The server refused a statement; `sqlState` says why.
         case query
+        /// Not a failure: the statement was recorded, not sent (`Connection.firstStatement(of:)`).
+        case deferred
     }
 
     public var kind: Kind

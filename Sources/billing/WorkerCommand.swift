@@ -96,8 +96,29 @@ final class RequestHandler: FastCGIHandler {
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
+        handle(HTTPRequest(cgiParams: request.params, body: request.body, bodyTooLarge: request.bodyTooLarge))
+    }
+
+    /// Requests that arrived together: the GETs' first statements go to PostgreSQL in one
+    /// round trip, then every request runs, those answered from it first.
+    func handle(batch: [FastCGIRequest], respond: (Int, FastCGIResponse) -> Void) {
+        let requests = batch.map {
+            HTTPRequest(cgiParams: $0.params, body: $0.body, bodyTooLarge: $0.bodyTooLarge)
+        }
+        let prefetched = api.prefetch(requests, context: context)
+        let count = prefetched.count { $0 != nil }
+        if count > 0 { slot.board.recordPrefetch(statements: count) }
+        let order =
+            requests.indices.filter { prefetched[$0] != nil } + requests.indices.filter { prefetched[$0] == nil }
+        for index in order {
+            context.use(prefetched[index])
+            respond(index, handle(requests[index]))
+        }
+        context.use(nil)
+    }
+
+    private func handle(_ httpRequest: HTTPRequest) -> FastCGIResponse {
         let started = CShim_monotonicNanos()
-        let httpRequest = HTTPRequest(cgiParams: request.params, body: request.body, bodyTooLarge: request.bodyTooLarge)
         slot.begin(thread: thread, method: httpRequest.method, path: httpRequest.path, requestID: httpRequest.requestID)
         context.logger[metadataKey: "request_id"] = .string(httpRequest.requestID)
         let response = api.handle(httpRequest, context: context)

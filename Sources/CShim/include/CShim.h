@@ -84,8 +84,8 @@ int CShim_pollerRearmConnection(int pollerFd, int fd, void *token);
 /// Removes a descriptor. Returns 0 or -errno (all of these).
 int CShim_pollerRemove(int pollerFd, int fd);
 
-/// Waits for one event and stores its token. Returns 1, 0 on timeout, or -errno; EINTR
-/// is retried.
-int CShim_pollerWaitOne(int pollerFd, void **token, int timeoutMillis);
+/// Waits for events and stores up to `capacity` tokens (at most 64). Returns how many,
+/// 0 on timeout, or -errno; EINTR is retried.
+int CShim_pollerWait(int pollerFd, void **tokens, int capacity, int timeoutMillis);
 
 #endif

@@ -1,0 +1,30 @@
+import HTTP
+import Postgres
+
+extension API {
+    /// Finds the first statement of each GET among `requests` (which arrived together on
+    /// different connections) by running it with statements recorded, not sent, and sends
+    /// all of them to PostgreSQL in one round trip. Each request then runs as usual with its
+    /// result handed to the connection (`APIContext.use`), so it costs no round trip of its
+    /// own. Sound because a GET changes nothing and its first statement runs outside any
+    /// transaction: fetched a moment early, on the same thread, it reads what it would have
+    /// read. The requests' own code is unchanged, and a request that sends a different
+    /// statement when it really runs simply runs it.
+    public func prefetch(_ requests: [HTTPRequest], context: APIContext) -> [PrefetchedStatement?] {
+        var fetched = [PrefetchedStatement?](repeating: nil, count: requests.count)
+        guard requests.count > 1, let db = try? context.database() else { return fetched }
+        var indices: [Int] = []
+        var statements: [SQLQuery] = []
+        for (index, request) in requests.enumerated() where request.method == "GET" {
+            var route = 0
+            let deferral = db.firstStatement { _ = try? respond(to: request, context: context, route: &route) }
+            if case .statement(let statement) = deferral {
+                indices.append(index)
+                statements.append(statement)
+            }
+        }
+        guard statements.count > 1 else { return fetched }
+        for (index, statement) in zip(indices, db.prefetch(statements)) { fetched[index] = statement }
+        return fetched
+    }
+}
