@@ -23,7 +23,7 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(name: "CShim"),
-        .target(name: "Common"),
+        .target(name: "Common", dependencies: ["CShim"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CShim"]),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Common"]),
         .target(name: "HTTP", dependencies: ["Common"]),
@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Common"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Common"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Common"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,7 +13,15 @@ import Postgres
 public final class APIContext {
     public let conninfo: String
     public let config: BillingConfig
-    public var logger: Logger
+    private let baseLogger: Logger
+    /// The request being served, named in every line logged for it.
+    public var requestID = ""
+    /// Built only when something is logged: most requests log nothing.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "request_id"] = .string(requestID)
+        return logger
+    }
     /// Called for every database failure a request meets (the pool counts them).
     public var onDatabaseError: (() -> Void)?
     private var connection: Connection?
@@ -27,7 +35,7 @@ public final class APIContext {
     public init(conninfo: String, config: BillingConfig, logger: Logger) {
         self.conninfo = conninfo
         self.config = config
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     /// The thread's connection, (re)connected on demand; unreachable PostgreSQL is a 503.

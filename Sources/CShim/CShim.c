@@ -276,3 +276,19 @@ int CShim_pollerWait(int pollerFd, void **tokens, int capacity, int timeoutMilli
         return count;
     }
 }
+
+#include <sys/random.h>
+
+int CShim_randomBytes(void *buffer, unsigned long count) {
+    unsigned char *bytes = buffer;
+    while (count > 0) {
+        ssize_t read = getrandom(bytes, count, 0);
+        if (read < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        bytes += read;
+        count -= (unsigned long)read;
+    }
+    return 0;
+}

@@ -1,3 +1,5 @@
+import CShim
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -19,16 +21,23 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// A new version 7 UUID.
-    public static func v7() -> UUID128 {
+    public static func v7() -> UUID128 { v7(count: 1)[0] }
+
+    /// `count` new version 7 UUIDs, their random bits read from the kernel at once (a billing
+    /// run makes thousands; one `getrandom` each was a tenth of its time).
+    public static func v7(count: Int) -> [UUID128] {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         let millis = UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
-        var generator = SystemRandomNumberGenerator()
-        let randomA = generator.next() & 0x0FFF
-        let randomB = generator.next() & 0x3FFF_FFFF_FFFF_FFFF
-        return UUID128(
-            high: (millis & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | randomA,
-            low: 0x8000_0000_0000_0000 | randomB)
+        var random = [UInt64](repeating: 0, count: 2 * count)
+        let status = random.withUnsafeMutableBytes { CShim_randomBytes($0.baseAddress, UInt($0.count)) }
+        // Only with a kernel older than 3.17 or a seccomp filter forbidding it: nothing to fall back to.
+        precondition(status == 0, "getrandom failed: \(-status)")
+        return (0..<count).map { index in
+            UUID128(
+                high: (millis & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (random[2 * index] & 0x0FFF),
+                low: 0x8000_0000_0000_0000 | (random[2 * index + 1] & 0x3FFF_FFFF_FFFF_FFFF))
+        }
     }
 
     /// Parses the canonical 8-4-4-4-12 hexadecimal form (either case); nil otherwise.
@@ -108,6 +117,8 @@ public struct ID<Entity>: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     public static func generate() -> ID { ID(UUID128.v7()) }
+
+    public static func generate(count: Int) -> [ID] { UUID128.v7(count: count).map(ID.init) }
 
     public static func < (lhs: ID, rhs: ID) -> Bool { lhs.uuid < rhs.uuid }
 

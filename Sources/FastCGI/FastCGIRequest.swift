@@ -27,15 +27,24 @@ public struct FastCGIResponse: Sendable {
 
     /// The bytes written to the FastCGI stdout stream.
     public var headerBytes: [UInt8] {
-        var text = "Status: \(status) \(Self.reasonPhrase(status))\r\nContent-Length: \(body.count)\r\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128)
+        func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+        append("Status: ")
+        append(String(status))
+        append(" ")
+        append(Self.reasonPhrase(status))
+        append("\r\nContent-Length: ")
+        append(String(body.count))
+        append("\r\n")
         for (name, value) in headers {
-            text += name
-            text += ": "
-            text += value
-            text += "\r\n"
+            append(name)
+            append(": ")
+            append(value)
+            append("\r\n")
         }
-        text += "\r\n"
-        return Array(text.utf8)
+        append("\r\n")
+        return bytes
     }
 
     static func reasonPhrase(_ status: Int) -> String {

@@ -22,7 +22,8 @@ public final class FastCGIServer: @unchecked Sendable {
     public let maxRequests: Int
     /// The CGI parameters to copy out of each request (all of them when nil): copying only
     /// what the application reads saves a dozen allocations per request.
-    private let wantedParams: [[UInt8]]?
+    /// Indexed by name length, so that most names nginx sends are passed over unread.
+    private let wantedParams: [[[UInt8]]]?
     private let served = Atomic<Int>(0)
 
     /// - Parameters:
@@ -33,7 +34,11 @@ public final class FastCGIServer: @unchecked Sendable {
         listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20, maxRequests: Int = 0,
         params wanted: [String]? = nil
     ) throws(FastCGIError) {
-        self.wantedParams = wanted?.map { Array($0.utf8) }
+        self.wantedParams = wanted.map { names in
+            var byLength = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
+            for name in names { byLength[name.utf8.count].append(Array(name.utf8)) }
+            return byLength
+        }
         self.listenFD = listenFD
         self.threadCount = threadCount
         self.maxBodyBytes = maxBodyBytes
@@ -214,7 +219,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {
         var params: [String: String] = [:]
-        params.reserveCapacity(wantedParams?.count ?? 32)
+        params.reserveCapacity(16)
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
                 entry += 1
@@ -222,7 +227,11 @@ public final class FastCGIServer: @unchecked Sendable {
                 guard let equals = strchr(pointer, Int32(UInt8(ascii: "="))) else { continue }
                 let nameLength = pointer.distance(to: equals)
                 let name = UnsafeRawBufferPointer(start: pointer, count: nameLength)
-                if let wanted = wantedParams, !wanted.contains(where: { $0.elementsEqual(name) }) { continue }
+                if let wanted = wantedParams {
+                    guard nameLength < wanted.count,
+                        wanted[nameLength].contains(where: { memcmp($0, pointer, nameLength) == 0 })
+                    else { continue }
+                }
                 params[String(decoding: name, as: UTF8.self)] = String(cString: equals + 1)
             }
         }

@@ -215,11 +215,18 @@ public struct Slot: Sendable {
         }
     }
 
+    /// Stores the first `words * 8` bytes of `text`, zero-padded, without allocating (this
+    /// runs three times a request).
     private func writeText(_ text: String, at offset: Int, words: Int) {
-        var bytes = Array(text.utf8.prefix(words * 8))
-        bytes += [UInt8](repeating: 0, count: words * 8 - bytes.count)
-        bytes.withUnsafeBytes { raw in
-            for word in 0..<words { board.store(offset + word, raw.load(fromByteOffset: word * 8, as: UInt64.self)) }
+        var bytes = text.utf8.makeIterator()
+        for word in 0..<words {
+            var value: UInt64 = 0
+            for shift in stride(from: UInt64(0), to: 64, by: 8) {
+                guard let byte = bytes.next() else { break }
+                value |= UInt64(byte) << shift
+            }
+            // Bytes in memory order, as `readText` reads them back.
+            board.store(offset + word, UInt64(littleEndian: value))
         }
     }
 

@@ -4,6 +4,13 @@ import Common
 public protocol SQLBindable {
     /// The parameter's text, or nil for SQL NULL.
     var sqlText: String? { get }
+
+    /// Appends the value as one element of an array literal: quoted and escaped, or NULL.
+    func appendArrayElement(to literal: inout [UInt8])
+}
+
+extension SQLBindable {
+    public func appendArrayElement(to literal: inout [UInt8]) { SQLArray.appendElement(sqlText, to: &literal) }
 }
 
 /// A statement whose interpolated values become `$n` parameters, never SQL text:
@@ -79,16 +86,32 @@ extension Bool: SQLBindable {
     public var sqlText: String? { self ? "t" : "f" }
 }
 
+// Ids and timestamps never need escaping: their text goes into an array literal directly.
+
 extension Timestamp: SQLBindable {
     public var sqlText: String? { description }
+
+    public func appendArrayElement(to literal: inout [UInt8]) { appendRFC3339(to: &literal) }
 }
 
 extension UUID128: SQLBindable {
     public var sqlText: String? { description }
+
+    public func appendArrayElement(to literal: inout [UInt8]) { appendText(to: &literal) }
 }
 
 extension ID: SQLBindable {
     public var sqlText: String? { uuid.description }
+
+    public func appendArrayElement(to literal: inout [UInt8]) { uuid.appendText(to: &literal) }
+}
+
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    public var sqlText: String? { self?.sqlText }
+
+    public func appendArrayElement(to literal: inout [UInt8]) {
+        if let self { self.appendArrayElement(to: &literal) } else { literal.append(contentsOf: "NULL".utf8) }
+    }
 }
 
 /// Bytes sent as a `bytea` parameter (hex format).
@@ -108,32 +131,44 @@ public struct SQLBytes: SQLBindable, Sendable {
 }
 
 /// An array of values sent as one PostgreSQL array literal (`{"a","b",NULL}`), for
-/// `= ANY($1)` and for bulk `INSERT … SELECT * FROM unnest($1::uuid[], …)`.
+/// `= ANY($1)` and for bulk `INSERT … SELECT * FROM unnest($1::uuid[], …)`. Built byte by
+/// byte when it is made: for a batch of thousands of values this is the hot path.
 public struct SQLArray: SQLBindable, Sendable {
-    public var texts: [String?]
+    public let sqlText: String?
 
-    public init<Element: SQLBindable>(_ elements: [Element]) { texts = elements.map { $0.sqlText } }
+    public init<Element: SQLBindable>(_ elements: [Element]) { self.init(elements) { $0 } }
 
-    public init<Element: SQLBindable>(_ elements: [Element?]) { texts = elements.map { $0?.sqlText } }
-
-    /// Built byte by byte: for a batch of thousands of values this is the hot path.
-    public var sqlText: String? {
-        var bytes: [UInt8] = [UInt8(ascii: "{")]
-        bytes.reserveCapacity(texts.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
-        for (index, element) in texts.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            guard let value = element else {
-                bytes.append(contentsOf: "NULL".utf8)
-                continue
-            }
-            bytes.append(UInt8(ascii: "\""))
-            for byte in value.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-                bytes.append(byte)
-            }
-            bytes.append(UInt8(ascii: "\""))
+    /// One element per item, `element` picking the value (`SQLArray(invoices) { $0.id }`).
+    public init<Items: Collection, Element: SQLBindable>(_ items: Items, _ element: (Items.Element) -> Element) {
+        var literal: [UInt8] = [UInt8(ascii: "{")]
+        literal.reserveCapacity(2 + items.count * 40)
+        for (index, item) in items.enumerated() {
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
+            element(item).appendArrayElement(to: &literal)
         }
-        bytes.append(UInt8(ascii: "}"))
-        return String(decoding: bytes, as: UTF8.self)
+        literal.append(UInt8(ascii: "}"))
+        sqlText = String(decoding: literal, as: UTF8.self)
+    }
+
+    /// Appends one element's text, double-quoted with `"` and `\` escaped, or NULL.
+    public static func appendElement(_ text: String?, to literal: inout [UInt8]) {
+        guard var text else {
+            literal.append(contentsOf: "NULL".utf8)
+            return
+        }
+        let quote = UInt8(ascii: "\"")
+        let backslash = UInt8(ascii: "\\")
+        literal.append(quote)
+        text.withUTF8 { utf8 in
+            if !utf8.contains(where: { $0 == quote || $0 == backslash }) {
+                literal.append(contentsOf: utf8)
+                return
+            }
+            for byte in utf8 {
+                if byte == quote || byte == backslash { literal.append(backslash) }
+                literal.append(byte)
+            }
+        }
+        literal.append(quote)
     }
 }

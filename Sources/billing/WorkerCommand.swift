@@ -120,7 +120,7 @@ final class RequestHandler: FastCGIHandler {
     private func handle(_ httpRequest: HTTPRequest) -> FastCGIResponse {
         let started = CShim_monotonicNanos()
         slot.begin(thread: thread, method: httpRequest.method, path: httpRequest.path, requestID: httpRequest.requestID)
-        context.logger[metadataKey: "request_id"] = .string(httpRequest.requestID)
+        context.requestID = httpRequest.requestID
         let response = api.handle(httpRequest, context: context)
         let seconds = Double(CShim_monotonicNanos() - started) / 1e9
         slot.board.recordRequest(route: response.route, status: response.status, seconds: seconds)

@@ -47,3 +47,16 @@ import Testing
         #expect(CivilDateTime.isLeapYear(2000))
     }
 }
+
+@Suite struct UUIDVersion7Tests {
+    @Test func manyAtOnceAreDistinctVersion7AndStartWithTheTime() {
+        let before = UInt64(Timestamp.now().epochSeconds) * 1000
+        let ids = UUID128.v7(count: 1000)
+        #expect(Set(ids).count == 1000)
+        for id in ids {
+            #expect(id.high & 0xF000 == 0x7000)  // version 7
+            #expect(id.low >> 62 == 0b10)  // RFC 9562 variant
+            #expect(id.high >> 16 >= before)
+        }
+    }
+}

@@ -121,7 +121,7 @@ public enum CustomerService {
         let updated = try db.query(
             """
             UPDATE customers c SET balance_cents = v.balance, updated_at = \(now) \
-            FROM unnest(\(SQLArray(entries.map(\.key)))::uuid[], \(SQLArray(entries.map(\.value)))::bigint[]) \
+            FROM unnest(\(SQLArray(entries) { $0.key })::uuid[], \(SQLArray(entries) { $0.value })::bigint[]) \
             AS v(id, balance) WHERE c.id = v.id RETURNING \(unsafeSQL: qualified(Customer.columns, with: "c"))
             """)
         try EventLog.append(updated.rows.map { (Event.Kind.customerUpdated, Customer(row: $0)) }, at: now, on: db)

@@ -53,7 +53,7 @@ public enum InvoiceService {
     /// Loads the lines of all `invoices` in one query.
     static func withLines(_ invoices: [Invoice], on db: Connection) throws -> [Invoice] {
         guard !invoices.isEmpty else { return invoices }
-        let ids = SQLArray(invoices.map(\.id))
+        let ids = SQLArray(invoices) { $0.id }
         let lines = try db.query(
             """
             SELECT \(unsafeSQL: InvoiceLine.columns) FROM invoice_lines WHERE invoice_id = ANY(\(ids)::uuid[]) \

@@ -145,10 +145,10 @@ extension SubscriptionService {
             current_period_end = v.period_end, ended_at = v.ended_at, \
             canceled_at = CASE WHEN v.ended_at IS NULL THEN s.canceled_at ELSE coalesce(s.canceled_at, v.ended_at) END, \
             updated_at = \(now) \
-            FROM unnest(\(SQLArray(renewals.map(\.0.id)))::uuid[], \(SQLArray(renewals.map(\.1.status.rawValue)))::text[], \
-            \(SQLArray(renewals.map(\.1.currentPeriodStart)))::timestamptz[], \
-            \(SQLArray(renewals.map(\.1.currentPeriodEnd)))::timestamptz[], \
-            \(SQLArray(renewals.map(\.1.endedAt)))::timestamptz[]) AS v(id, status, period_start, period_end, ended_at) \
+            FROM unnest(\(SQLArray(renewals) { $0.0.id })::uuid[], \(SQLArray(renewals) { $0.1.status.rawValue })::text[], \
+            \(SQLArray(renewals) { $0.1.currentPeriodStart })::timestamptz[], \
+            \(SQLArray(renewals) { $0.1.currentPeriodEnd })::timestamptz[], \
+            \(SQLArray(renewals) { $0.1.endedAt })::timestamptz[]) AS v(id, status, period_start, period_end, ended_at) \
             WHERE s.id = v.id RETURNING \(unsafeSQL: Subscription.qualifiedColumns)
             """
         ).rows.map(Subscription.init(row:))

@@ -11,18 +11,23 @@ public enum EventLog {
             """)
     }
 
-    /// Appends many events in one statement, in order.
+    /// Appends many events in one statement, in order. Their bodies travel as one JSON
+    /// array, which needs no escaping here and one parse in PostgreSQL.
     static func append<Object: JSONWritable>(_ events: [(Event.Kind, Object)], at time: Timestamp, on db: Connection)
         throws
     {
         guard !events.isEmpty else { return }
         if events.count == 1 { return try append(events[0].0, events[0].1, at: time, on: db) }
-        let ids = events.map { _ in ID<Event>.generate() }
+        var bodies = JSONWriter(capacity: events.count * 1024)
+        bodies.beginArray()
+        for (_, object) in events { object.write(to: &bodies) }
+        bodies.endArray()
         try db.query(
             """
             INSERT INTO events (id, type, created_at, data) \
-            SELECT id, type, \(time), data FROM unnest(\(SQLArray(ids))::uuid[], \
-            \(SQLArray(events.map(\.0.rawValue)))::text[], \(SQLArray(events.map(\.1.jsonString)))::json[]) \
+            SELECT id, type, \(time), data FROM ROWS FROM (unnest(\(SQLArray(ID<Event>.generate(count: events.count)))::uuid[]), \
+            unnest(\(SQLArray(events) { $0.0.rawValue })::text[]), \
+            json_array_elements(\(String(decoding: bodies.bytes, as: UTF8.self))::json)) \
             WITH ORDINALITY AS e(id, type, data, n) ORDER BY n
             """)
     }

@@ -30,19 +30,9 @@ enum InvoiceWriter {
         on db: Connection
     ) throws -> [Invoice] {
         guard !drafts.isEmpty else { return [] }
-        // The counter row stays locked until commit, so numbers are gapless: a rolled-back
-        // transaction gives its numbers back.
-        let counter = try db.query(
-            """
-            UPDATE invoice_number_counter SET last_value = last_value + \(drafts.count)::bigint \
-            WHERE singleton RETURNING last_value
-            """)
-        let last = counter.first.flatMap { $0.int64(0) } ?? 0
-        var number = last - Int64(drafts.count)
-
         var invoices: [Invoice] = []
         invoices.reserveCapacity(drafts.count)
-        for draft in drafts {
+        for (draft, id) in zip(drafts, ID<Invoice>.generate(count: drafts.count)) {
             var subtotal: Int64 = 0
             for line in draft.lines {
                 let (sum, overflow) = subtotal.addingReportingOverflow(line.amount)
@@ -53,12 +43,10 @@ enum InvoiceWriter {
             }
             let totals = InvoiceTotals(subtotal: subtotal, balance: balances[draft.customerID] ?? 0)
             balances[draft.customerID] = totals.newBalance
-            number += 1
-            let id = ID<Invoice>.generate()
             let paid = totals.amountDue == 0
             invoices.append(
                 Invoice(
-                    id: id, number: Invoice.formatNumber(number), customerID: draft.customerID,
+                    id: id, number: "", customerID: draft.customerID,
                     subscriptionID: draft.subscriptionID, billingReason: draft.reason, status: paid ? .paid : .open,
                     currency: draft.currency, totals: totals, periodStart: draft.periodStart,
                     periodEnd: draft.periodEnd,
@@ -70,38 +58,70 @@ enum InvoiceWriter {
                             periodStart: $0.start, periodEnd: $0.end)
                     }))
         }
-        try insert(invoices, on: db)
+        // Everything above is done before the counter row is locked: that lock serializes
+        // every transaction that makes invoices until it commits (the price of gapless
+        // numbers: a rolled-back transaction gives its numbers back), so only what needs
+        // the numbers happens while it is held.
+        let statements = Inserts(invoices)
+        let counter = try db.query(
+            """
+            UPDATE invoice_number_counter SET last_value = last_value + \(drafts.count)::bigint \
+            WHERE singleton RETURNING last_value
+            """)
+        let first = (counter.first.flatMap { $0.int64(0) } ?? 0) - Int64(drafts.count) + 1
+        for index in invoices.indices { invoices[index].number = Invoice.formatNumber(first + Int64(index)) }
+        try db.query(statements.invoices(numbered: SQLArray(invoices) { $0.number }))
+        try db.query(statements.lines)
         var events: [(Event.Kind, Invoice)] = invoices.map { (.invoiceCreated, $0) }
         events += invoices.filter { $0.status == .paid }.map { (.invoicePaid, $0) }
         try EventLog.append(events, at: now, on: db)
         return invoices
     }
 
-    private static func insert(_ invoices: [Invoice], on db: Connection) throws {
-        try db.query(
+    /// The INSERT statements of new invoices and their lines, built before their numbers
+    /// are known; `invoices(numbered:)` only adds the numbers.
+    private struct Inserts {
+        let id, customerID, subscriptionID, reason, status, currency, subtotal, balanceApplied, amount: SQLArray
+        let periodStart, periodEnd, dueAt, createdAt, paidAt: SQLArray
+        let lines: SQLQuery
+
+        init(_ invoices: [Invoice]) {
+            id = SQLArray(invoices) { $0.id }
+            customerID = SQLArray(invoices) { $0.customerID }
+            subscriptionID = SQLArray(invoices) { $0.subscriptionID }
+            reason = SQLArray(invoices) { $0.billingReason }
+            status = SQLArray(invoices) { $0.status.rawValue }
+            currency = SQLArray(invoices) { $0.currency }
+            subtotal = SQLArray(invoices) { $0.subtotalCents }
+            balanceApplied = SQLArray(invoices) { $0.balanceAppliedCents }
+            amount = SQLArray(invoices) { $0.amountCents }
+            periodStart = SQLArray(invoices) { $0.periodStart }
+            periodEnd = SQLArray(invoices) { $0.periodEnd }
+            dueAt = SQLArray(invoices) { $0.dueAt }
+            createdAt = SQLArray(invoices) { $0.createdAt }
+            paidAt = SQLArray(invoices) { $0.paidAt }
+            let lines = invoices.flatMap { invoice in
+                invoice.lines.enumerated().map { (position: $0.offset, line: $0.element) }
+            }
+            self.lines = """
+                INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, period_start, \
+                period_end) SELECT * FROM unnest(\(SQLArray(lines) { $0.line.id })::uuid[], \
+                \(SQLArray(lines) { $0.line.invoiceID })::uuid[], \(SQLArray(lines) { $0.position })::int[], \
+                \(SQLArray(lines) { $0.line.kind.rawValue })::text[], \(SQLArray(lines) { $0.line.description })::text[], \
+                \(SQLArray(lines) { $0.line.amountCents })::bigint[], \(SQLArray(lines) { $0.line.periodStart })::timestamptz[], \
+                \(SQLArray(lines) { $0.line.periodEnd })::timestamptz[])
+                """
+        }
+
+        func invoices(numbered numbers: SQLArray) -> SQLQuery {
             """
             INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
             subtotal_cents, balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at) \
-            SELECT * FROM unnest(\(SQLArray(invoices.map(\.id)))::uuid[], \(SQLArray(invoices.map(\.number)))::text[], \
-            \(SQLArray(invoices.map(\.customerID)))::uuid[], \(SQLArray(invoices.map(\.subscriptionID)))::uuid[], \
-            \(SQLArray(invoices.map(\.billingReason)))::text[], \(SQLArray(invoices.map(\.status.rawValue)))::text[], \
-            \(SQLArray(invoices.map(\.currency)))::text[], \(SQLArray(invoices.map(\.subtotalCents)))::bigint[], \
-            \(SQLArray(invoices.map(\.balanceAppliedCents)))::bigint[], \(SQLArray(invoices.map(\.amountCents)))::bigint[], \
-            \(SQLArray(invoices.map(\.periodStart)))::timestamptz[], \(SQLArray(invoices.map(\.periodEnd)))::timestamptz[], \
-            \(SQLArray(invoices.map(\.dueAt)))::timestamptz[], \(SQLArray(invoices.map(\.createdAt)))::timestamptz[], \
-            \(SQLArray(invoices.map(\.paidAt)))::timestamptz[])
-            """)
-        let lines = invoices.flatMap { invoice in
-            invoice.lines.enumerated().map { (position: $0.offset, line: $0.element) }
-        }
-        try db.query(
+            SELECT * FROM unnest(\(id)::uuid[], \(numbers)::text[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \
+            \(reason)::text[], \(status)::text[], \(currency)::text[], \(subtotal)::bigint[], \(balanceApplied)::bigint[], \
+            \(amount)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \(dueAt)::timestamptz[], \
+            \(createdAt)::timestamptz[], \(paidAt)::timestamptz[])
             """
-            INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, period_start, \
-            period_end) SELECT * FROM unnest(\(SQLArray(lines.map(\.line.id)))::uuid[], \
-            \(SQLArray(lines.map(\.line.invoiceID)))::uuid[], \(SQLArray(lines.map(\.position)))::int[], \
-            \(SQLArray(lines.map(\.line.kind.rawValue)))::text[], \(SQLArray(lines.map(\.line.description)))::text[], \
-            \(SQLArray(lines.map(\.line.amountCents)))::bigint[], \(SQLArray(lines.map(\.line.periodStart)))::timestamptz[], \
-            \(SQLArray(lines.map(\.line.periodEnd)))::timestamptz[])
-            """)
+        }
     }
 }

@@ -88,4 +88,8 @@ int CShim_pollerRemove(int pollerFd, int fd);
 /// 0 on timeout, or -errno; EINTR is retried.
 int CShim_pollerWait(int pollerFd, void **tokens, int capacity, int timeoutMillis);
 
+/// Fills `buffer` with `count` bytes from the kernel's CSPRNG (getrandom, which Swift's
+/// Glibc module does not export). Returns 0, or -errno.
+int CShim_randomBytes(void *buffer, unsigned long count);
+
 #endif
