@@ -10,21 +10,35 @@ extension API {
     /// transaction: fetched a moment early, on the same thread, it reads what it would have
     /// read. The requests' own code is unchanged, and a request that sends a different
     /// statement when it really runs simply runs it.
-    public func prefetch(_ requests: [HTTPRequest], context: APIContext) -> [PrefetchedStatement?] {
-        var fetched = [PrefetchedStatement?](repeating: nil, count: requests.count)
+    public func prefetch(_ requests: [HTTPRequest], context: APIContext) -> [Prefetched?] {
+        var fetched = [Prefetched?](repeating: nil, count: requests.count)
         guard requests.count > 1, let db = try? context.database() else { return fetched }
-        var indices: [Int] = []
+        var reads: [(index: Int, routed: RoutedCall?)] = []
         var statements: [SQLQuery] = []
         for (index, request) in requests.enumerated() where request.method == "GET" {
             var route = 0
-            let deferral = db.firstStatement { _ = try? respond(to: request, context: context, route: &route) }
+            var routed: RoutedCall? = nil
+            let deferral = db.firstStatement {
+                _ = try? respond(to: request, context: context, route: &route, routed: { routed = $0 })
+            }
             if case .statement(let statement) = deferral {
-                indices.append(index)
+                reads.append((index, routed))
                 statements.append(statement)
             }
         }
         guard statements.count > 1 else { return fetched }
-        for (index, statement) in zip(indices, db.prefetch(statements)) { fetched[index] = statement }
+        for (read, statement) in zip(reads, db.prefetch(statements)) {
+            guard let statement else { continue }
+            fetched[read.index] = Prefetched(statement: statement, routed: read.routed)
+        }
         return fetched
+    }
+
+    /// A GET's first statement fetched ahead and, when that statement came from its
+    /// endpoint (not from checking its API key), the request as already routed and
+    /// authenticated, so that it resumes there.
+    public struct Prefetched {
+        public let statement: PrefetchedStatement
+        public let routed: RoutedCall?
     }
 }

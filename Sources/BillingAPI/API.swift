@@ -75,11 +75,12 @@ public struct API: Sendable {
         }
     }
 
-    /// Answers one request; every failure becomes a problem+json response.
-    public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
+    /// Answers one request; every failure becomes a problem+json response. `resuming`
+    /// continues a request that `prefetch` already routed and authenticated.
+    public func handle(_ request: HTTPRequest, context: APIContext, resuming: RoutedCall? = nil) -> HTTPResponse {
         var route = 0
         do {
-            return try respond(to: request, context: context, route: &route)
+            return try respond(to: request, context: context, route: &route, resuming: resuming)
         } catch {
             var response = ErrorMapping.problem(for: error, context: context).response(requestID: request.requestID)
             response.route = route
@@ -87,21 +88,39 @@ public struct API: Sendable {
         }
     }
 
-    /// The answer, or the failure that `handle` turns into a problem.
-    func respond(to request: HTTPRequest, context: APIContext, route: inout Int) throws -> HTTPResponse {
-        switch router.match(method: request.method, path: request.path) {
-        case .notFound:
-            throw Problem.notFound("no route for \(request.path)")
-        case .methodNotAllowed(let allow):
-            throw Problem.methodNotAllowed(allow: allow)
-        case .found(let endpoint, let parameters):
-            route = endpoint.route
-            var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
-            if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
-            if request.bodyTooLarge { throw Problem.payloadTooLarge }
-            var response = try endpoint.run(&call)
-            response.route = endpoint.route
-            return response
+    /// A request routed and authenticated, about to run its endpoint.
+    public struct RoutedCall {
+        let endpoint: Endpoint
+        var call: Call
+    }
+
+    /// The answer, or the failure that `handle` turns into a problem. `routed` sees the
+    /// request once it is routed and authenticated.
+    func respond(
+        to request: HTTPRequest, context: APIContext, route: inout Int, resuming: RoutedCall? = nil,
+        routed: ((RoutedCall) -> Void)? = nil
+    ) throws -> HTTPResponse {
+        var routedCall: RoutedCall
+        if let resuming {
+            routedCall = resuming
+        } else {
+            switch router.match(method: request.method, path: request.path) {
+            case .notFound:
+                throw Problem.notFound("no route for \(request.path)")
+            case .methodNotAllowed(let allow):
+                throw Problem.methodNotAllowed(allow: allow)
+            case .found(let endpoint, let parameters):
+                route = endpoint.route
+                var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
+                if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
+                if request.bodyTooLarge { throw Problem.payloadTooLarge }
+                routedCall = RoutedCall(endpoint: endpoint, call: call)
+            }
         }
+        route = routedCall.endpoint.route
+        routed?(routedCall)
+        var response = try routedCall.endpoint.run(&routedCall.call)
+        response.route = routedCall.endpoint.route
+        return response
     }
 }

@@ -24,6 +24,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// what the application reads saves a dozen allocations per request.
     /// Indexed by name length, so that most names nginx sends are passed over unread.
     private let wantedParams: [[[UInt8]]]?
+    private let wantedParamCount: Int
     private let served = Atomic<Int>(0)
 
     /// - Parameters:
@@ -34,6 +35,7 @@ public final class FastCGIServer: @unchecked Sendable {
         listenFD: Int32 = 0, threadCount: Int, maxBodyBytes: Int = 1 << 20, maxRequests: Int = 0,
         params wanted: [String]? = nil
     ) throws(FastCGIError) {
+        self.wantedParamCount = wanted?.count ?? 32
         self.wantedParams = wanted.map { names in
             var byLength = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
             for name in names { byLength[name.utf8.count].append(Array(name.utf8)) }
@@ -219,7 +221,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {
         var params: [String: String] = [:]
-        params.reserveCapacity(16)
+        params.reserveCapacity(wantedParamCount)
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
                 entry += 1
@@ -263,8 +265,10 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Reads the request's input up to its end-of-stream record, so that nothing is left
     /// unread when the connection closes.
     private func drainInput(_ request: UnsafeMutablePointer<FCGX_Request>) {
-        var scratch = [CChar](repeating: 0, count: 4096)
-        while FCGX_GetStr(&scratch, Int32(scratch.count), request.pointee.in) > 0 {}
+        // On the stack: this runs for every request, and almost always finds nothing.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 512) { scratch in
+            while FCGX_GetStr(scratch.baseAddress, Int32(scratch.count), request.pointee.in) > 0 {}
+        }
     }
 
     private func writeResponse(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {

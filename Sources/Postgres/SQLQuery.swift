@@ -50,7 +50,8 @@ public struct SQLQuery: ExpressibleByStringInterpolation, Sendable {
         var binds: [String?] = []
 
         public init(literalCapacity: Int, interpolationCount: Int) {
-            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+            // Room for a spliced column list too: one allocation for most statements.
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3 + 128)
             binds.reserveCapacity(interpolationCount)
         }
 

@@ -111,17 +111,17 @@ final class RequestHandler: FastCGIHandler {
         let order =
             requests.indices.filter { prefetched[$0] != nil } + requests.indices.filter { prefetched[$0] == nil }
         for index in order {
-            context.use(prefetched[index])
-            respond(index, handle(requests[index]))
+            context.use(prefetched[index]?.statement)
+            respond(index, handle(requests[index], resuming: prefetched[index]?.routed))
         }
         context.use(nil)
     }
 
-    private func handle(_ httpRequest: HTTPRequest) -> FastCGIResponse {
+    private func handle(_ httpRequest: HTTPRequest, resuming routed: API.RoutedCall? = nil) -> FastCGIResponse {
         let started = CShim_monotonicNanos()
         slot.begin(thread: thread, method: httpRequest.method, path: httpRequest.path, requestID: httpRequest.requestID)
         context.requestID = httpRequest.requestID
-        let response = api.handle(httpRequest, context: context)
+        let response = api.handle(httpRequest, context: context, resuming: routed)
         let seconds = Double(CShim_monotonicNanos() - started) / 1e9
         slot.board.recordRequest(route: response.route, status: response.status, seconds: seconds)
         slot.end(thread: thread)
