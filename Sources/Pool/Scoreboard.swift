@@ -197,9 +197,9 @@ public struct Slot: Sendable {
         board.store(base, UInt64(max(1, CShim_wallMillis())))
     }
 
-    public func end(thread: Int) {
+    public func end(thread: Int, countingRequest: Bool = true) {
         board.threadBecameIdle()
-        board.add(base + Field.requests.rawValue)
+        if countingRequest { board.add(base + Field.requests.rawValue) }
         guard thread < Scoreboard.maxThreads else { return }
         board.store(threadBase(thread), 0)
     }

@@ -105,7 +105,11 @@ final class RequestHandler: FastCGIHandler {
         let requests = batch.map {
             HTTPRequest(cgiParams: $0.params, body: $0.body, bodyTooLarge: $0.bodyTooLarge)
         }
+        // Busy on the scoreboard while the shared round trip runs, so that a database that
+        // stops answering trips --request-timeout here as it would in a single request.
+        slot.begin(thread: thread, method: "GET", path: "(\(requests.count) requests taken together)", requestID: "")
         let prefetched = api.prefetch(requests, context: context)
+        slot.end(thread: thread, countingRequest: false)
         let count = prefetched.count { $0 != nil }
         if count > 0 { slot.board.recordPrefetch(statements: count) }
         let order =
