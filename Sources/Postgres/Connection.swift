@@ -9,7 +9,8 @@ public final class Connection {
     var statementNames: [String: String] = [:]
     /// Whether a `BEGIN` is open, so that a lost connection is reported instead of retried.
     public private(set) var inTransaction = false
-    /// While set, statements are recorded here instead of run (see `firstStatement(of:)`).
+    /// nil when statements run; while `firstStatement(of:)` runs, `.some(nil)` until the
+    /// first statement is recorded, then `.some(that statement)`.
     var recording: Deferral?? = nil
     /// A result fetched ahead for the next statement, used only if that statement is the same.
     var prefetched: PrefetchedStatement?
