@@ -58,11 +58,13 @@ enum InvoiceWriter {
                             periodStart: $0.start, periodEnd: $0.end)
                     }))
         }
-        // Everything above is done before the counter row is locked: that lock serializes
-        // every transaction that makes invoices until it commits (the price of gapless
-        // numbers: a rolled-back transaction gives its numbers back), so only what needs
-        // the numbers happens while it is held.
+        // Everything above, and the lines (their invoices are checked at commit, see
+        // sql/0004), is done before the counter row is locked: that lock serializes every
+        // transaction that makes invoices until it commits (the price of gapless numbers: a
+        // rolled-back transaction gives its numbers back), so only what needs the numbers
+        // happens while it is held.
         let statements = Inserts(invoices)
+        try db.query(statements.lines)
         let counter = try db.query(
             """
             UPDATE invoice_number_counter SET last_value = last_value + \(drafts.count)::bigint \
@@ -71,7 +73,6 @@ enum InvoiceWriter {
         let first = (counter.first.flatMap { $0.int64(0) } ?? 0) - Int64(drafts.count) + 1
         for index in invoices.indices { invoices[index].number = Invoice.formatNumber(first + Int64(index)) }
         try db.query(statements.invoices(numbered: SQLArray(invoices) { $0.number }))
-        try db.query(statements.lines)
         var events: [(Event.Kind, Invoice)] = invoices.map { (.invoiceCreated, $0) }
         events += invoices.filter { $0.status == .paid }.map { (.invoicePaid, $0) }
         try EventLog.append(events, at: now, on: db)
