@@ -127,3 +127,12 @@ def test_deeply_nested_json_is_400_not_a_crash(client):
     response = client.post("/customers", data=body[:60000], headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert Client(None).get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256])
+def test_an_empty_or_overlong_idempotency_key_is_400_and_stores_nothing(client, key):
+    email = f"{unique()}@example.com"
+    response = client.post("/customers", {"email": email, "name": "Keyed"}, headers={"Idempotency-Key": key})
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["detail"]
+    assert sql(f"SELECT count(*) FROM customers WHERE email = '{email}'") == [["0"]]
