@@ -12,7 +12,10 @@ extension API {
     /// statement when it really runs simply runs it.
     public func prefetch(_ requests: [HTTPRequest], context: APIContext) -> [Prefetched?] {
         var fetched = [Prefetched?](repeating: nil, count: requests.count)
-        guard requests.count > 1, let db = try? context.database() else { return fetched }
+        // A lone GET has nobody to share a round trip with: it runs the usual way, unrecorded.
+        guard requests.count(where: { $0.method == "GET" }) > 1, let db = try? context.database() else {
+            return fetched
+        }
         var reads: [(index: Int, routed: RoutedCall?)] = []
         var statements: [SQLQuery] = []
         for (index, request) in requests.enumerated() where request.method == "GET" {

@@ -8,13 +8,10 @@ import Postgres
 enum ErrorMapping {
     static func problem(for error: Error, context: APIContext) -> Problem {
         let logger = context.logger
-        if let database = error as? PostgresError, database.kind != .deferred { context.onDatabaseError?() }
+        if error is PostgresError { context.onDatabaseError?() }
         switch error {
         case let problem as Problem:
             return problem
-        case let database as PostgresError where database.kind == .deferred:
-            // A statement recorded to be sent ahead (API.prefetch); this answer is discarded.
-            return .serviceUnavailable("the statement was deferred")
         case let billing as BillingError:
             switch billing {
             case .notFound(let detail): return .notFound(detail)

@@ -71,12 +71,11 @@ public enum SHA256 {
 
     /// The digest as lowercase hexadecimal.
     public static func hex(_ message: some Collection<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)
         for byte in hash(message) {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+            out.append(hexDigit(byte >> 4))
+            out.append(hexDigit(byte & 0xF))
         }
         return String(decoding: out, as: UTF8.self)
     }

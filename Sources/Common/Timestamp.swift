@@ -41,25 +41,21 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public func appendRFC3339(to bytes: inout [UInt8]) {
         let c = civil
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { text in
-            func put(_ value: Int, digits count: Int, at offset: Int) {
+            // `value` in `count` digits ending before `offset`, then `separator` at `offset`.
+            func put(_ value: Int, digits count: Int, before offset: Int, _ separator: Unicode.Scalar) {
                 var rest = value
-                for index in (offset..<offset + count).reversed() {
+                for index in (offset - count..<offset).reversed() {
                     text[index] = UInt8(ascii: "0") + UInt8(rest % 10)
                     rest /= 10
                 }
+                text[offset] = UInt8(ascii: separator)
             }
-            put(c.year, digits: 4, at: 0)
-            text[4] = UInt8(ascii: "-")
-            put(c.month, digits: 2, at: 5)
-            text[7] = UInt8(ascii: "-")
-            put(c.day, digits: 2, at: 8)
-            text[10] = UInt8(ascii: "T")
-            put(c.hour, digits: 2, at: 11)
-            text[13] = UInt8(ascii: ":")
-            put(c.minute, digits: 2, at: 14)
-            text[16] = UInt8(ascii: ":")
-            put(c.second, digits: 2, at: 17)
-            text[19] = UInt8(ascii: "Z")
+            put(c.year, digits: 4, before: 4, "-")
+            put(c.month, digits: 2, before: 7, "-")
+            put(c.day, digits: 2, before: 10, "T")
+            put(c.hour, digits: 2, before: 13, ":")
+            put(c.minute, digits: 2, before: 16, ":")
+            put(c.second, digits: 2, before: 19, "Z")
             bytes.append(contentsOf: UnsafeBufferPointer(text))
         }
     }

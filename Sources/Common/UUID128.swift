@@ -21,23 +21,37 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// A new version 7 UUID.
-    public static func v7() -> UUID128 { v7(count: 1)[0] }
+    public static func v7() -> UUID128 {
+        var random: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &random) { fillRandom($0) }
+        return v7(millis: nowMillis, random.0, random.1)
+    }
 
     /// `count` new version 7 UUIDs, their random bits read from the kernel at once (a billing
     /// run makes thousands; one `getrandom` each was a tenth of its time).
     public static func v7(count: Int) -> [UUID128] {
+        let millis = nowMillis
+        var random = [UInt64](repeating: 0, count: 2 * count)
+        random.withUnsafeMutableBytes { fillRandom($0) }
+        return (0..<count).map { v7(millis: millis, random[2 * $0], random[2 * $0 + 1]) }
+    }
+
+    private static func v7(millis: UInt64, _ randomA: UInt64, _ randomB: UInt64) -> UUID128 {
+        UUID128(
+            high: (millis & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (randomA & 0x0FFF),
+            low: 0x8000_0000_0000_0000 | (randomB & 0x3FFF_FFFF_FFFF_FFFF))
+    }
+
+    private static var nowMillis: UInt64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
-        let millis = UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
-        var random = [UInt64](repeating: 0, count: 2 * count)
-        let status = random.withUnsafeMutableBytes { CShim_randomBytes($0.baseAddress, UInt($0.count)) }
+        return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
+    }
+
+    private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
+        let status = CShim_randomBytes(buffer.baseAddress, UInt(buffer.count))
         // Only with a kernel older than 3.17 or a seccomp filter forbidding it: nothing to fall back to.
         precondition(status == 0, "getrandom failed: \(-status)")
-        return (0..<count).map { index in
-            UUID128(
-                high: (millis & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (random[2 * index] & 0x0FFF),
-                low: 0x8000_0000_0000_0000 | (random[2 * index + 1] & 0x3FFF_FFFF_FFFF_FFFF))
-        }
     }
 
     /// Parses the canonical 8-4-4-4-12 hexadecimal form (either case); nil otherwise.
@@ -99,8 +113,8 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
 
 /// The lowercase hexadecimal digit of a value below 16 (a computation, not a table: a
 /// static table costs a lazy-initialisation check on every access).
-@inline(__always)
-func hexDigit(_ nibble: UInt8) -> UInt8 {
+@inlinable @inline(__always)
+public func hexDigit(_ nibble: UInt8) -> UInt8 {
     nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
 }
 

@@ -20,10 +20,10 @@ public final class FastCGIServer: @unchecked Sendable {
     /// After this many requests in total the server stops by itself (0: never), so that
     /// the pool can replace the process (php-fpm's `pm.max_requests`).
     public let maxRequests: Int
-    /// The CGI parameters to copy out of each request (all of them when nil): copying only
-    /// what the application reads saves a dozen allocations per request.
-    /// Indexed by name length, so that most names nginx sends are passed over unread.
-    private let wantedParams: [[[UInt8]]]?
+    /// The CGI parameters to copy out of each request (all of them when nil), by the length
+    /// of their names: most names nginx sends are passed over on their length alone, and a
+    /// wanted one is stored under this `name`, not under a String made from its bytes.
+    private let wantedParams: [[(name: String, bytes: [UInt8])]]?
     private let wantedParamCount: Int
     private let served = Atomic<Int>(0)
 
@@ -37,8 +37,9 @@ public final class FastCGIServer: @unchecked Sendable {
     ) throws(FastCGIError) {
         self.wantedParamCount = wanted?.count ?? 32
         self.wantedParams = wanted.map { names in
-            var byLength = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
-            for name in names { byLength[name.utf8.count].append(Array(name.utf8)) }
+            var byLength = [[(name: String, bytes: [UInt8])]](
+                repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
+            for name in names { byLength[name.utf8.count].append((name, Array(name.utf8))) }
             return byLength
         }
         self.listenFD = listenFD
@@ -228,13 +229,16 @@ public final class FastCGIServer: @unchecked Sendable {
                 // "NAME=value": split on the first '=' without going through Character.
                 guard let equals = strchr(pointer, Int32(UInt8(ascii: "="))) else { continue }
                 let nameLength = pointer.distance(to: equals)
-                let name = UnsafeRawBufferPointer(start: pointer, count: nameLength)
+                let name: String
                 if let wanted = wantedParams {
                     guard nameLength < wanted.count,
-                        wanted[nameLength].contains(where: { memcmp($0, pointer, nameLength) == 0 })
+                        let match = wanted[nameLength].first(where: { memcmp($0.bytes, pointer, nameLength) == 0 })
                     else { continue }
+                    name = match.name
+                } else {
+                    name = String(decoding: UnsafeRawBufferPointer(start: pointer, count: nameLength), as: UTF8.self)
                 }
-                params[String(decoding: name, as: UTF8.self)] = String(cString: equals + 1)
+                params[name] = String(cString: equals + 1)
             }
         }
         let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0

@@ -27,8 +27,7 @@ public final class Connection {
     }
 
     private func connect() throws(PostgresError) {
-        if let handle { PQfinish(handle) }
-        statementNames.removeAll()
+        drop()
         inTransaction = false
         // NULL-terminated, as PQconnectdbParams requires.
         let keywords: [String?] = ["dbname", "options", "application_name", "connect_timeout", nil]
@@ -44,6 +43,14 @@ public final class Connection {
         }
         // Server notices ("relation already exists, skipping") are not errors; keep them off stderr.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    /// Closes the connection (one in an unknown state, or before connecting again); the next
+    /// statement reconnects.
+    func drop() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+        statementNames.removeAll()
     }
 
     /// Whether the connection is usable; a broken one is re-established by `reconnectIfNeeded`.

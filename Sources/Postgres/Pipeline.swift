@@ -108,11 +108,4 @@ extension Connection {
     /// TCP's at 16 KiB). The send then never blocks, so it can never wait on PostgreSQL
     /// while PostgreSQL waits for its results to be read.
     static let prefetchMaxBytes = 16 * 1024
-
-    /// Closes a connection left in an unknown state; the next statement reconnects.
-    func drop() {
-        if let handle { PQfinish(handle) }
-        handle = nil
-        statementNames.removeAll()
-    }
 }

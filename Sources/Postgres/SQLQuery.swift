@@ -121,11 +121,10 @@ public struct SQLBytes: SQLBindable, Sendable {
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     public var sqlText: String? {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
         for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+            out.append(hexDigit(byte >> 4))
+            out.append(hexDigit(byte & 0xF))
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -111,10 +111,10 @@ public struct InvoiceLine: Equatable, Sendable {
     }
 
     init(
-        invoiceID: ID<Invoice>, kind: Kind, description: String, amountCents: Int64, periodStart: Timestamp,
-        periodEnd: Timestamp
+        id: ID<InvoiceLine>, invoiceID: ID<Invoice>, kind: Kind, description: String, amountCents: Int64,
+        periodStart: Timestamp, periodEnd: Timestamp
     ) {
-        id = .generate()
+        self.id = id
         self.invoiceID = invoiceID
         self.kind = kind
         self.description = description

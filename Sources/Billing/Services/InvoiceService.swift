@@ -6,11 +6,7 @@ public enum InvoiceService {
     /// One round trip: the invoice and its lines in one statement, read by `folding`.
     public static func get(_ id: ID<Invoice>, on db: Connection) throws -> Invoice {
         let rows = try db.query(
-            """
-            SELECT page.*, \(unsafeSQL: lines.columns) FROM (SELECT \(unsafeSQL: Invoice.columns), seq \
-            FROM invoices WHERE id = \(id)) page LEFT JOIN \(unsafeSQL: lines.tableAndCondition) \
-            ORDER BY \(unsafeSQL: lines.order)
-            """
+            lines.joined(to: "SELECT \(unsafeSQL: Invoice.columns), seq FROM invoices WHERE id = \(id)")
         ).rows
         guard let invoice = folding(rows).first else { throw BillingError.notFound("no such invoice") }
         return invoice

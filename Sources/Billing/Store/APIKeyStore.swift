@@ -28,9 +28,8 @@ public enum APIKeyStore {
     /// Creates a key and returns it with its secret, which is not stored.
     public static func create(name: String, now: Timestamp, on db: Connection) throws -> (Key, secret: String) {
         var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef".utf8)
         var random: [UInt8] = []
-        for _ in 0..<48 { random.append(digits[Int(generator.next() & 0xF)]) }
+        for _ in 0..<48 { random.append(hexDigit(UInt8(truncatingIfNeeded: generator.next() & 0xF))) }
         let secret = "bk_" + String(decoding: random, as: UTF8.self)
         let key = Key(id: UUID128.v7(), name: name, prefix: String(secret.prefix(11)), createdAt: now, revokedAt: nil)
         try db.query(

@@ -32,6 +32,7 @@ enum InvoiceWriter {
         guard !drafts.isEmpty else { return [] }
         var invoices: [Invoice] = []
         invoices.reserveCapacity(drafts.count)
+        var lineIDs = ID<InvoiceLine>.generate(count: drafts.reduce(0) { $0 + $1.lines.count }).makeIterator()
         for (draft, id) in zip(drafts, ID<Invoice>.generate(count: drafts.count)) {
             var subtotal: Int64 = 0
             for line in draft.lines {
@@ -54,8 +55,8 @@ enum InvoiceWriter {
                     paidAt: paid ? now : nil,
                     lines: draft.lines.map {
                         InvoiceLine(
-                            invoiceID: id, kind: $0.kind, description: $0.description, amountCents: $0.amount,
-                            periodStart: $0.start, periodEnd: $0.end)
+                            id: lineIDs.next()!, invoiceID: id, kind: $0.kind, description: $0.description,
+                            amountCents: $0.amount, periodStart: $0.start, periodEnd: $0.end)
                     }))
         }
         // Everything above, and the lines (their invoices are checked at commit, see

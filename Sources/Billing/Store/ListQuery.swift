@@ -26,6 +26,15 @@ struct ListQuery {
         var tableAndCondition: String
         /// How the children of one parent are ordered, e.g. `child.position`.
         var order: String
+
+        /// `page`, a statement selecting parents' columns and their `seq`, with each
+        /// parent's children joined: parents newest first, each parent's rows together.
+        func joined(to page: SQLQuery) -> SQLQuery {
+            SQLQuery(
+                unsafeSQL: "SELECT page.*, \(columns) FROM (\(page.sql)) page LEFT JOIN \(tableAndCondition) "
+                    + "ORDER BY page.seq DESC, \(order)",
+                binds: page.binds)
+        }
     }
 
     func run<Item: JSONWritable>(
@@ -41,8 +50,7 @@ struct ListQuery {
         on db: Connection, page: PageRequest, joining join: Join?, cursor: (Item) -> String,
         decodeRows: ([Row]) -> [Item]
     ) throws -> Page<Item> {
-        var query = SQLQuery(unsafeSQL: join.map { "SELECT page.*, \($0.columns) FROM (" } ?? "")
-        query.append(unsafeSQL: "SELECT \(columns), seq FROM \(table) WHERE true")
+        var query = SQLQuery(unsafeSQL: "SELECT \(columns), seq FROM \(table) WHERE true")
         for filter in filters {
             query.append(unsafeSQL: " AND \(filter.column) = ")
             query.append(bindText: filter.text)
@@ -54,9 +62,7 @@ struct ListQuery {
         }
         query.append(unsafeSQL: " ORDER BY seq DESC LIMIT ")
         query.append(bind: page.limit + 1)
-        if let join {
-            query.append(unsafeSQL: ") page LEFT JOIN \(join.tableAndCondition) ORDER BY page.seq DESC, \(join.order)")
-        }
+        if let join { query = join.joined(to: query) }
         let items = decodeRows(try db.query(query).rows)
         if items.isEmpty, let after = page.startingAfter {
             let exists = try db.query("SELECT 1 FROM \(unsafeSQL: table) WHERE id = \(after)").rowCount > 0
