@@ -39,3 +39,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             || sqlState == "57P03"
     }
 }
+
+/// What a log says of any error: a database error's SQLSTATE and the server's message
+/// (for the log only, never for a client), else the error as Swift describes it.
+public func logDetail(_ error: any Error) -> String {
+    guard let database = error as? PostgresError else { return String(reflecting: error) }
+    return "\(database.sqlState.isEmpty ? "connection" : database.sqlState): \(database.detail)"
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Billing
 import Common
+import Logging
 import Postgres
 
 #if canImport(Glibc)
@@ -46,11 +47,21 @@ struct RunDue: ParsableCommand {
         let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, Error> in
             Result {
                 try BillingRun.run(
-                    asOf: runAsOf, config: config, batchSize: batchSize, on: Connection(conninfo: conninfo))
+                    asOf: runAsOf, now: now, config: config, batchSize: batchSize, on: Connection(conninfo: conninfo))
             }
         }
         var summary = BillingRun.Summary(asOf: asOf)
-        for result in results { summary.add(try result.get()) }
+        for result in results {
+            switch result {
+            case .success(let part): summary.add(part)
+            case .failure(let error):
+                // The pool runs this unattended: a failed run must be in the log with its cause.
+                BillingCommand.bootstrapLogging()
+                Logger(label: "billing.run-due").error(
+                    "billing run failed", metadata: ["as_of": "\(asOf)", "error": "\(logDetail(error))"])
+                throw ExitCode.failure
+            }
+        }
         print(summary.jsonString)
     }
 }

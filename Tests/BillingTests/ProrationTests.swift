@@ -63,8 +63,11 @@ private let day: Int64 = 86_400
         start: String = "2026-04-01T00:00:00Z", end: String = "2026-05-01T00:00:00Z",
         status: Subscription.Status = .active
     ) -> PlanChange {
-        PlanChange(
-            oldName: "Old", oldAmount: old, oldInterval: monthly, newName: "New", newAmount: new,
+        // What was billed: the old plan's whole period, as one subscription line.
+        let billed = Proration.BilledLine(amount: old, start: t(start), end: t(end))
+        return PlanChange(
+            oldName: "Old", unusedCredit: Proration.unused(of: [billed], at: t(now))!, oldInterval: monthly,
+            newName: "New", newAmount: new,
             newInterval: interval ?? monthly, prorate: prorate, now: t(now), status: status, anchor: t(start),
             periodStart: t(start), periodEnd: t(end))
     }
@@ -94,6 +97,48 @@ private let day: Int64 = 86_400
         #expect(result.periodEnd == t("2027-04-11T00:00:00Z"))
         #expect(result.lineKinds == [.subscription, .proration])
         #expect(result.lineAmounts == [30000, -2000])
+    }
+
+    /// Lago #1776: 10000 billed for April; the plan moved to a 12000 price on Apr 10
+    /// without proration (nothing billed for it); canceled with proration on Apr 16: the
+    /// credit is half of what was billed, 5000, not half of the new price.
+    @Test func creditComesFromWhatWasBilledNotFromThePrice() {
+        let april = Proration.BilledLine(
+            amount: 10000, start: t("2026-04-01T00:00:00Z"), end: t("2026-05-01T00:00:00Z"))
+        #expect(Proration.unused(of: [april], at: t("2026-04-16T00:00:00Z")) == 5000)
+    }
+
+    /// Lines of earlier changes within the period count over their own span: 1000 billed
+    /// for April, then a prorated change on Apr 11 (credit 667 for Apr 11-May 1, charge
+    /// 1333 at 2000) leaves 1000 worth of April 16-May 1 at the 2000 price.
+    @Test func earlierProrationLinesCountOverTheirOwnSpan() {
+        let lines = [
+            Proration.BilledLine(amount: 1000, start: t("2026-04-01T00:00:00Z"), end: t("2026-05-01T00:00:00Z")),
+            Proration.BilledLine(amount: -667, start: t("2026-04-11T00:00:00Z"), end: t("2026-05-01T00:00:00Z")),
+            Proration.BilledLine(amount: 1333, start: t("2026-04-11T00:00:00Z"), end: t("2026-05-01T00:00:00Z")),
+        ]
+        // 500 - 500 (−667 × 15/20 = −500.25) + 1000 (1333 × 15/20 = 999.75)
+        #expect(Proration.unused(of: lines, at: t("2026-04-16T00:00:00Z")) == 1000)
+    }
+
+    /// Upgrading without proration then downgrading with it, again and again, never
+    /// credits more than was billed: the loop that once minted −10^15 of credit.
+    @Test func alternatingChangesNeverMintCredit() {
+        let start = t("2026-04-01T00:00:00Z")
+        let end = t("2026-05-01T00:00:00Z")
+        var lines = [Proration.BilledLine(amount: 1000, start: start, end: end)]
+        var net: Int64 = 1000
+        for step in 1...1000 {
+            let now = start.adding(seconds: Int64(step) * 2000)
+            // The upgrade (prorate: false) bills nothing; the downgrade credits what was billed.
+            let credit = Proration.unused(of: lines, at: now)!
+            let charge = Proration.share(
+                of: 1000, remaining: end.epochSeconds - now.epochSeconds, of: end.epochSeconds - start.epochSeconds)
+            lines += [.init(amount: -credit, start: now, end: end), .init(amount: charge, start: now, end: end)]
+            net += charge - credit
+            #expect(credit >= 0 && credit <= 1000)
+            #expect(net >= 0 && net <= 1000 + Int64(step) * 2)
+        }
     }
 
     @Test func aTrialIsNotProrated() {
@@ -146,6 +191,29 @@ private let day: Int64 = 86_400
         #expect(renewal.invoices.isEmpty)
         #expect(renewal.status == .canceled)
         #expect(renewal.endedAt == t("2026-02-01T00:00:00Z"))
+    }
+
+    /// Catch-up stops at the budget of invoices a transaction may write and says that
+    /// more is due; the next call, from the stored period, goes on where it stopped.
+    @Test func catchUpIsBoundedAndResumesWhereItStopped() {
+        let daily = BillingInterval(unit: .day, count: 1)
+        let anchor = t("2026-01-01T00:00:00Z")
+        let asOf = t("2026-01-11T12:00:00Z")
+        let first = Renewal(
+            status: .active, anchor: anchor, interval: daily, trialEnd: nil, currentPeriodStart: anchor,
+            currentPeriodEnd: t("2026-01-02T00:00:00Z"), cancelAtPeriodEnd: false, asOf: asOf, maximumPeriods: 4)
+        #expect(first.invoices.count == 4)
+        #expect(!first.isComplete)
+        let rest = Renewal(
+            status: first.status, anchor: anchor, interval: daily, trialEnd: nil,
+            currentPeriodStart: first.currentPeriodStart, currentPeriodEnd: first.currentPeriodEnd,
+            cancelAtPeriodEnd: false, asOf: asOf)
+        #expect(rest.isComplete)
+        #expect(
+            (first.invoices + rest.invoices).map(\.start.description)
+                == (1...10).map {
+                    anchor.adding(seconds: Int64($0) * 86_400).description
+                })
     }
 
     @Test func aCanceledSubscriptionIsLeftAlone() {

@@ -11,16 +11,21 @@ public struct PlanChange: Equatable, Sendable {
     public var lineAmounts: [Int64] { lines.map(\.amount) }
     public var lineKinds: [InvoiceLine.Kind] { lines.map(\.kind) }
 
-    public init(from oldPlan: Plan, to newPlan: Plan, prorate: Bool, now: Timestamp, subscription: Subscription) {
+    /// `unusedCredit` is what was billed for the rest of the current period (see
+    /// `SubscriptionService.unusedBilled`), credited when prorating.
+    public init(
+        from oldPlan: Plan, unusedCredit: Int64, to newPlan: Plan, prorate: Bool, now: Timestamp,
+        subscription: Subscription
+    ) {
         self.init(
-            oldName: oldPlan.name, oldAmount: oldPlan.amountCents, oldInterval: oldPlan.interval,
+            oldName: oldPlan.name, unusedCredit: unusedCredit, oldInterval: oldPlan.interval,
             newName: newPlan.name, newAmount: newPlan.amountCents, newInterval: newPlan.interval,
             prorate: prorate, now: now, status: subscription.status, anchor: subscription.billingCycleAnchor,
             periodStart: subscription.currentPeriodStart, periodEnd: subscription.currentPeriodEnd)
     }
 
     public init(
-        oldName: String, oldAmount: Int64, oldInterval: BillingInterval, newName: String, newAmount: Int64,
+        oldName: String, unusedCredit: Int64, oldInterval: BillingInterval, newName: String, newAmount: Int64,
         newInterval: BillingInterval, prorate: Bool, now: Timestamp, status: Subscription.Status,
         anchor: Timestamp, periodStart: Timestamp, periodEnd: Timestamp
     ) {
@@ -32,11 +37,12 @@ public struct PlanChange: Equatable, Sendable {
             lines = []
             return
         }
-        let (credit, charge) = Proration.change(
-            from: oldAmount, to: newAmount, at: now.epochSeconds, periodStart: periodStart.epochSeconds,
-            periodEnd: periodEnd.epochSeconds)
+        let charge = Proration.share(
+            of: newAmount, remaining: periodEnd.epochSeconds - now.epochSeconds,
+            of: periodEnd.epochSeconds - periodStart.epochSeconds)
         let creditLine = InvoiceWriter.Line(
-            kind: .proration, description: "Unused time on \(oldName)", amount: credit, start: now, end: periodEnd)
+            kind: .proration, description: "Unused time on \(oldName)", amount: -unusedCredit, start: now,
+            end: periodEnd)
         if oldInterval == newInterval {
             self.anchor = anchor
             self.periodStart = periodStart
@@ -57,7 +63,7 @@ public struct PlanChange: Equatable, Sendable {
             lines =
                 [
                     .init(
-                        kind: .subscription, description: "\(newName) (every \(newInterval.phrase))", amount: newAmount,
+                        kind: .subscription, description: Plan.lineDescription(newName, newInterval), amount: newAmount,
                         start: period.start, end: period.end)
                 ] + (prorate ? [creditLine] : [])
         }

@@ -13,13 +13,17 @@ public struct Renewal: Equatable, Sendable {
     public var currentPeriodStart: Timestamp
     public var currentPeriodEnd: Timestamp
 
+    /// False when `maximumPeriods` stopped the catch-up before `asOf`: the rest is due in
+    /// the next transaction, which starts from the period this one stored.
+    public var isComplete = true
+
     /// Whether the run changes anything.
     public var changesSomething: Bool { trialEnded || endedAt != nil || !invoices.isEmpty }
 
     public init(
         status: Subscription.Status, anchor: Timestamp, interval: BillingInterval, trialEnd: Timestamp?,
         currentPeriodStart: Timestamp, currentPeriodEnd: Timestamp, cancelAtPeriodEnd: Bool, asOf: Timestamp,
-        maximumPeriods: Int = 10_000
+        maximumPeriods: Int = .max
     ) {
         self.status = status
         self.currentPeriodStart = currentPeriodStart
@@ -29,6 +33,10 @@ public struct Renewal: Equatable, Sendable {
 
         if status == .trialing {
             guard let trialEnd, trialEnd <= asOf else { return }
+            guard maximumPeriods > 0 else {
+                isComplete = false
+                return
+            }
             if cancelAtPeriodEnd {
                 endedAt = trialEnd
                 self.status = .canceled
@@ -52,5 +60,6 @@ public struct Renewal: Equatable, Sendable {
             self.currentPeriodStart = next.start
             self.currentPeriodEnd = next.end
         }
+        isComplete = self.currentPeriodEnd > asOf
     }
 }

@@ -36,6 +36,20 @@ public struct Customer: Equatable, Sendable {
     }
 }
 
+extension Customer {
+    /// The largest credit or debt a customer may carry (the CHECK of `balance_cents`).
+    static let balanceLimit: Int64 = 1_000_000_000_000_000
+
+    /// Refuses a balance beyond the limit with a 422 that names the field, before the
+    /// database's CHECK would refuse it without one.
+    static func checkBalance(_ balance: Int64) throws {
+        guard (-balanceLimit...balanceLimit).contains(balance) else {
+            throw BillingError.invalid(
+                field: "balance_cents", message: "the customer's balance would pass ±\(balanceLimit)")
+        }
+    }
+}
+
 extension Customer: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()

@@ -32,6 +32,14 @@ public struct Plan: Equatable, Sendable {
     }
 }
 
+extension Plan {
+    /// The description of a line that charges a plan's period, written once for every
+    /// invoice that does.
+    static func lineDescription(_ name: String, _ interval: BillingInterval) -> String {
+        "\(name) (every \(interval.phrase))"
+    }
+}
+
 extension Plan: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.beginObject()

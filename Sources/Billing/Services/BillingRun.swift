@@ -42,97 +42,96 @@ public enum BillingRun {
 
     public static let defaultBatchSize = 500
 
+    /// Times a batch is run again after a deadlock or serialization failure before the run
+    /// gives up (and says so: the caller logs the error).
+    static let batchAttempts = 5
+
     public static func run(
-        asOf: Timestamp, config: BillingConfig, batchSize: Int = defaultBatchSize, on db: Connection
+        asOf: Timestamp, now: Timestamp, config: BillingConfig, batchSize: Int = defaultBatchSize,
+        on db: Connection
     ) throws -> Summary {
         var summary = Summary(asOf: asOf)
-        while try db.transaction({
-            try renewBatch(asOf: asOf, config: config, limit: batchSize, summary: &summary, on: db)
-        }) > 0 {}
-        while try db.transaction({
-            try dunningBatch(asOf: asOf, config: config, limit: batchSize, summary: &summary, on: db)
-        }) > 0 {}
+        while try batch(
+            on: db, summary: &summary,
+            { summary in
+                try renewBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &summary, on: db)
+            }) > 0
+        {}
+        while try batch(
+            on: db, summary: &summary,
+            { summary in
+                try dunningBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &summary, on: db)
+            }) > 0
+        {}
+        while try batch(
+            on: db, summary: &summary,
+            { _ in
+                try InvoiceService.markUncollectibleAfterNonpayment(
+                    graceDays: config.dunningGraceDays, asOf: asOf, limit: SubscriptionService.invoicesPerTransaction,
+                    now: now, on: db)
+            }) > 0
+        {}
         return summary
     }
 
-    /// Renews up to `limit` due subscriptions; returns how many it locked.
-    static func renewBatch(
-        asOf: Timestamp, config: BillingConfig, limit: Int, summary: inout Summary, on db: Connection
+    /// One batch in its own transaction, run again on a retryable failure; its counts join
+    /// the summary only once it committed.
+    private static func batch(
+        on db: Connection, summary: inout Summary, _ body: (inout Summary) throws -> Int
     ) throws -> Int {
-        let rows = try db.query(
-            """
-            SELECT \(unsafeSQL: Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, \
-            p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
-            WHERE s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
-            ORDER BY s.current_period_end LIMIT \(limit) FOR UPDATE OF s SKIP LOCKED
-            """
-        ).rows
-        guard !rows.isEmpty else { return 0 }
-        let now = Timestamp.now()
-        var drafts: [InvoiceWriter.Draft] = []
-        var changed: [(Subscription, Renewal)] = []
-        for row in rows {
-            let subscription = Subscription(row: row)
-            let base = Subscription.columnCount
-            let amount = row.required(row.int64(base), column: base)
-            let interval = BillingInterval(
-                unit: row.required(
-                    row.string(base + 1).flatMap(BillingInterval.Unit.init(rawValue:)), column: base + 1),
-                count: row.required(row.int(base + 2), column: base + 2))
-            let planName = row.string(base + 3) ?? ""
-            let currency = row.string(base + 4) ?? ""
-            let renewal = Renewal(
-                status: subscription.status, anchor: subscription.billingCycleAnchor, interval: interval,
-                trialEnd: subscription.trialEnd, currentPeriodStart: subscription.currentPeriodStart,
-                currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
-                asOf: asOf)
-            guard renewal.changesSomething else { continue }
-            changed.append((subscription, renewal))
-            for period in renewal.invoices {
-                drafts.append(
-                    .init(
-                        subscriptionID: subscription.id, customerID: subscription.customerID,
-                        reason: "subscription_cycle", currency: currency, periodStart: period.start,
-                        periodEnd: period.end,
-                        lines: [
-                            .init(
-                                kind: .subscription, description: "\(planName) (every \(interval.phrase))",
-                                amount: amount, start: period.start, end: period.end)
-                        ]))
+        var attempt = 1
+        while true {
+            var counts = Summary(asOf: summary.asOf)
+            do {
+                let locked = try db.transaction { try body(&counts) }
+                summary.add(counts)
+                return locked
+            } catch let error as PostgresError where error.isRetryable && attempt < batchAttempts {
+                attempt += 1
             }
         }
-        // The invoice-number counter is taken last: its row lock, which serializes every
-        // transaction that makes invoices (the price of gapless numbers), is held only for
-        // the invoice writes themselves.
-        try SubscriptionService.saveRenewals(changed, now: now, on: db)
-        if !drafts.isEmpty {
-            var balances = try CustomerService.lockBalances(Array(Set(drafts.map(\.customerID))), on: db)
-            let before = balances
-            let invoices = try InvoiceWriter.write(drafts, balances: &balances, now: now, config: config, on: db)
-            summary.invoicesCreated += invoices.count
-            try CustomerService.saveBalances(balances.filter { before[$0.key] != $0.value }, now: now, on: db)
-        }
-        for (_, renewal) in changed {
-            if renewal.trialEnded { summary.trialsEnded += 1 }
-            if renewal.endedAt != nil { summary.subscriptionsCanceled += 1 }
-            if !renewal.invoices.isEmpty { summary.subscriptionsRenewed += 1 }
-        }
-        return rows.count
+    }
+
+    /// Renews up to `limit` due subscriptions, writing at most `invoicesPerTransaction`
+    /// invoices; returns how many subscriptions it locked (0: nothing is due any more).
+    static func renewBatch(
+        asOf: Timestamp, now: Timestamp, config: BillingConfig, limit: Int, summary: inout Summary,
+        on db: Connection
+    ) throws -> Int {
+        // Customers and subscriptions are locked together and none is waited for (SKIP
+        // LOCKED): the run never holds a subscription while it waits for a customer that
+        // a request locked first (the lock order: customer, subscription, counter).
+        let due = try db.query(
+            """
+            SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM subscriptions s \
+            JOIN plans p ON p.id = s.plan_id JOIN customers c ON c.id = s.customer_id \
+            WHERE s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
+            ORDER BY s.current_period_end LIMIT \(limit) FOR UPDATE OF s, c SKIP LOCKED
+            """
+        ).rows.map(SubscriptionService.Due.init(row:))
+        guard !due.isEmpty else { return 0 }
+        let tally = try SubscriptionService.renew(
+            due, asOf: asOf, budget: SubscriptionService.invoicesPerTransaction, now: now, config: config, on: db)
+        summary.invoicesCreated += tally.invoicesCreated
+        summary.subscriptionsRenewed += tally.subscriptionsRenewed
+        summary.trialsEnded += tally.trialsEnded
+        summary.subscriptionsCanceled += tally.subscriptionsCanceled
+        return due.count
     }
 
     /// Applies dunning to up to `limit` subscriptions with overdue open invoices; returns
     /// how many it changed.
     static func dunningBatch(
-        asOf: Timestamp, config: BillingConfig, limit: Int, summary: inout Summary, on db: Connection
+        asOf: Timestamp, now: Timestamp, config: BillingConfig, limit: Int, summary: inout Summary, on db: Connection
     ) throws -> Int {
         let graceCutoff = asOf.adding(seconds: -Int64(config.dunningGraceDays) * 86_400)
         let rows = try db.query(
             """
             SELECT \(unsafeSQL: Subscription.qualifiedColumns), d.oldest_due FROM subscriptions s \
-            JOIN (SELECT subscription_id, min(due_at) AS oldest_due FROM invoices \
+            JOIN customers c ON c.id = s.customer_id JOIN (SELECT subscription_id, min(due_at) AS oldest_due FROM invoices \
                   WHERE status = 'open' AND due_at <= \(asOf) GROUP BY subscription_id) d ON d.subscription_id = s.id \
             WHERE s.status = 'active' OR (s.status = 'past_due' AND d.oldest_due <= \(graceCutoff)) \
-            LIMIT \(limit) FOR UPDATE OF s SKIP LOCKED
+            LIMIT \(limit) FOR UPDATE OF s, c SKIP LOCKED
             """
         ).rows
         var pastDue: [Subscription] = []
@@ -148,11 +147,10 @@ public enum BillingRun {
             case .none: break
             }
         }
-        let now = Timestamp.now()
         try SubscriptionService.markPastDue(pastDue.map(\.id), now: now, on: db)
+        // Their overdue invoices become uncollectible in the run's next step, a bounded
+        // number per transaction however many a subscription left open.
         try SubscriptionService.cancelForNonpayment(canceled.map(\.id), at: asOf, now: now, on: db)
-        try InvoiceService.markUncollectible(
-            subscriptions: canceled.map(\.id), dueBefore: graceCutoff, at: asOf, now: now, on: db)
         summary.markedPastDue += pastDue.count
         summary.subscriptionsCanceled += canceled.count
         return pastDue.count + canceled.count

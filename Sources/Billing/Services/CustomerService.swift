@@ -117,6 +117,7 @@ public enum CustomerService {
     /// Stores changed balances, with a `customer.updated` event each.
     static func saveBalances(_ balances: [ID<Customer>: Int64], now: Timestamp, on db: Connection) throws {
         guard !balances.isEmpty else { return }
+        for balance in balances.values { try Customer.checkBalance(balance) }
         let entries = Array(balances)
         let updated = try db.query(
             """

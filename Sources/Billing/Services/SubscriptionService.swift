@@ -61,12 +61,20 @@ public enum SubscriptionService {
         public var invoice: Invoice
     }
 
+    /// The earliest `start_at`: every action on a subscription first catches up its missed
+    /// periods in its own transaction, so how far back one may start bounds that work (a
+    /// daily plan from here is about 10,000 periods).
+    public static let earliestStart = Timestamp(epochSeconds: 946_684_800)  // 2000-01-01T00:00:00Z
+
     public static func create(_ input: Create, now: Timestamp, config: BillingConfig, on db: Connection) throws
         -> Created
     {
         let startAt = input.startAt ?? now
         guard startAt <= now else {
             throw BillingError.invalid(field: "start_at", message: "must not be in the future")
+        }
+        guard startAt >= earliestStart else {
+            throw BillingError.invalid(field: "start_at", message: "must not be before \(earliestStart)")
         }
         // Locking the customer serialises everything that touches its balance and currency.
         let customer = try CustomerService.lock(input.customerID, on: db)
@@ -94,7 +102,7 @@ public enum SubscriptionService {
         let subscription = Subscription(row: inserted[0])
         let description =
             start.lineKind == .trial
-            ? "Trial of \(plan.name)" : "\(plan.name) (every \(plan.interval.phrase))"
+            ? "Trial of \(plan.name)" : Plan.lineDescription(plan.name, plan.interval)
         var balances = [customer.id: customer.balanceCents]
         let invoice = try InvoiceWriter.write(
             [
@@ -108,6 +116,7 @@ public enum SubscriptionService {
                     ])
             ], balances: &balances, now: now, config: config, on: db)[0]
         let balance = balances[customer.id] ?? customer.balanceCents
+        try Customer.checkBalance(balance)
         if customer.currency == nil || balance != customer.balanceCents {
             try CustomerService.setCurrencyAndBalance(
                 customer.id, currency: plan.currency, balance: balance, now: now, on: db)

@@ -34,13 +34,17 @@ enum InvoiceWriter {
         invoices.reserveCapacity(drafts.count)
         var lineIDs = ID<InvoiceLine>.generate(count: drafts.reduce(0) { $0 + $1.lines.count }).makeIterator()
         for (draft, id) in zip(drafts, ID<Invoice>.generate(count: drafts.count)) {
+            // The limits of the CHECKs on lines and subtotals, refused here with a 422 that
+            // names the field rather than by the database.
             var subtotal: Int64 = 0
             for line in draft.lines {
-                let (sum, overflow) = subtotal.addingReportingOverflow(line.amount)
-                guard !overflow else {
-                    throw BillingError.invalid(field: "amount_cents", message: "invoice total overflows")
+                guard line.amount.magnitude <= 1_000_000_000_000 else {
+                    throw BillingError.invalid(field: "amount_cents", message: "an invoice line would pass ±10^12")
                 }
-                subtotal = sum
+                subtotal += line.amount
+            }
+            guard subtotal.magnitude <= 100_000_000_000_000 else {
+                throw BillingError.invalid(field: "amount_cents", message: "the invoice's subtotal would pass ±10^14")
             }
             let totals = InvoiceTotals(subtotal: subtotal, balance: balances[draft.customerID] ?? 0)
             balances[draft.customerID] = totals.newBalance

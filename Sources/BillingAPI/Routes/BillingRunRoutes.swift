@@ -1,6 +1,7 @@
 import Billing
 import Common
 import HTTP
+import Postgres
 
 /// `POST /billing/run`: the same run as `billing run-due` and the pool's timer.
 enum BillingRunRoutes {
@@ -13,7 +14,15 @@ enum BillingRunRoutes {
             guard asOf <= call.now else {
                 throw BillingError.invalid(field: "as_of", message: "must not be in the future")
             }
-            return .json(200, try BillingRun.run(asOf: asOf, config: call.context.config, on: call.database()))
+            do {
+                return .json(
+                    200,
+                    try BillingRun.run(asOf: asOf, now: call.now, config: call.context.config, on: call.database()))
+            } catch {
+                call.context.logger.error(
+                    "billing run failed", metadata: ["as_of": "\(asOf)", "error": "\(logDetail(error))"])
+                throw error
+            }
         }
     }
 }

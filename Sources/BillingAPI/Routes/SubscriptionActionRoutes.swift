@@ -12,12 +12,15 @@ enum SubscriptionActionRoutes {
                 200,
                 try SubscriptionService.cancel(
                     call.id(0, "subscription"), atPeriodEnd: input.atPeriodEnd, prorate: input.prorate, now: call.now,
-                    on: call.database()))
+                    config: call.context.config, on: call.database()))
         }
 
         api.write("POST", "/subscriptions/{id}/resume", bodyOptional: true) { _ in
         } perform: { _, call in
-            .json(200, try SubscriptionService.resume(call.id(0, "subscription"), now: call.now, on: call.database()))
+            .json(
+                200,
+                try SubscriptionService.resume(
+                    call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
         }
 
         api.write("POST", "/subscriptions/{id}/change-plan") { reader in

@@ -3,7 +3,8 @@ import Postgres
 
 /// Invoice transitions: open → paid | void | uncollectible, uncollectible → paid. A paid
 /// or void invoice never changes again (a database trigger refuses it too). Each action
-/// locks the invoice's subscription first, in the same order as every other change.
+/// locks the invoice's customer, then its subscription, then the invoice: the lock order
+/// of every other change.
 extension InvoiceService {
     public enum Action: Sendable {
         case pay(at: Timestamp?)
@@ -13,14 +14,15 @@ extension InvoiceService {
 
     public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice
     {
-        guard
-            let subscriptionID = try db.query("SELECT subscription_id FROM invoices WHERE id = \(id)").first?.id(
-                0, as: Subscription.self)
+        // Owners never change, so they can be read before any lock is taken.
+        guard let owners = try db.query("SELECT customer_id, subscription_id FROM invoices WHERE id = \(id)").first,
+            let customerID = owners.id(0, as: Customer.self), let subscriptionID = owners.id(1, as: Subscription.self)
         else { throw BillingError.notFound("no such invoice") }
+        _ = try CustomerService.lock(customerID, on: db)
         _ = try SubscriptionService.lock(subscriptionID, on: db)
         guard
-            let row = try db.query("SELECT status FROM invoices WHERE id = \(id) FOR UPDATE").first,
-            let status = row.string(0).flatMap(Invoice.Status.init(rawValue:))
+            let row = try db.query("SELECT status, created_at FROM invoices WHERE id = \(id) FOR UPDATE").first,
+            let status = row.string(0).flatMap(Invoice.Status.init(rawValue:)), let finalizedAt = row.timestamp(1)
         else { throw BillingError.notFound("no such invoice") }
 
         let update: SQLQuery
@@ -31,6 +33,10 @@ extension InvoiceService {
             let paidAt = paidAt ?? now
             guard paidAt <= now else {
                 throw BillingError.invalid(field: "paid_at", message: "must not be in the future")
+            }
+            guard paidAt >= finalizedAt else {
+                throw BillingError.invalid(
+                    field: "paid_at", message: "must not be before the invoice was finalized (\(finalizedAt))")
             }
             update = "UPDATE invoices SET status = 'paid', paid_at = \(paidAt) WHERE id = \(id)"
             event = .invoicePaid
@@ -57,18 +63,25 @@ extension InvoiceService {
         .conflict("an invoice that is \(status.rawValue) cannot be \(verb)", slug: "invoice-transition")
     }
 
-    /// Dunning: the subscriptions' open invoices due before `dueBefore` become uncollectible.
-    static func markUncollectible(
-        subscriptions: [ID<Subscription>], dueBefore: Timestamp, at time: Timestamp, now: Timestamp, on db: Connection
-    ) throws {
-        guard !subscriptions.isEmpty else { return }
+    /// Dunning's last step: the open invoices of subscriptions canceled for nonpayment
+    /// that were past their grace when the subscription ended become uncollectible as of
+    /// that end, at most `limit` per call (invoices are locked without waiting, so it runs
+    /// beside payments and other runs); returns how many it marked.
+    static func markUncollectibleAfterNonpayment(
+        graceDays: Int, asOf: Timestamp, limit: Int, now: Timestamp, on db: Connection
+    ) throws -> Int {
         let rows = try db.query(
             """
-            UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(time) \
-            WHERE subscription_id = ANY(\(SQLArray(subscriptions))::uuid[]) AND status = 'open' \
-            AND due_at <= \(dueBefore) RETURNING \(unsafeSQL: Invoice.columns)
+            WITH due AS (SELECT i.id, s.ended_at FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id \
+            WHERE i.status = 'open' AND i.due_at <= \(asOf.adding(seconds: -Int64(graceDays) * 86_400)) \
+            AND s.status = 'canceled' AND s.cancellation_reason = 'nonpayment' \
+            AND i.due_at <= s.ended_at - make_interval(days => \(graceDays)) \
+            ORDER BY i.seq LIMIT \(limit) FOR UPDATE OF i SKIP LOCKED) \
+            UPDATE invoices i SET status = 'uncollectible', marked_uncollectible_at = due.ended_at FROM due \
+            WHERE i.id = due.id RETURNING \(unsafeSQL: qualified(Invoice.columns, with: "i"))
             """)
         let invoices = try withLines(rows.rows.map { Invoice(row: $0) }, on: db)
         try EventLog.append(invoices.map { (Event.Kind.invoiceMarkedUncollectible, $0) }, at: now, on: db)
+        return invoices.count
     }
 }

@@ -1,9 +1,10 @@
 import Common
 import Postgres
 
-/// Changes to live subscriptions: cancel, resume, change plan, and what the billing run
-/// writes. Every change locks the subscription row first (then its customer), so that a
-/// cancel, a plan change, a payment and a billing run on one subscription serialize.
+/// Changes to live subscriptions: cancel, resume, change plan. Every change first locks
+/// the customer and the subscription and brings the subscription up to date
+/// (`lockUpToDate`), so that a cancel, a plan change, a payment and a billing run on one
+/// subscription serialize, and each acts on the real current period.
 extension SubscriptionService {
     /// A subscription with the invoice a change produced (`/change-plan` answers both).
     public struct Changed: Sendable, JSONWritable {
@@ -20,7 +21,8 @@ extension SubscriptionService {
 
     static let ended = BillingError.conflict("the subscription has ended", slug: "subscription-ended")
 
-    /// Reads and locks the subscription row until the transaction ends.
+    /// Reads and locks the subscription row until the transaction ends (its customer must
+    /// be locked already: the lock order).
     static func lock(_ id: ID<Subscription>, on db: Connection) throws -> Subscription {
         let result = try db.query(
             "SELECT \(unsafeSQL: Subscription.columns) FROM subscriptions WHERE id = \(id) FOR UPDATE")
@@ -28,12 +30,38 @@ extension SubscriptionService {
         return Subscription(row: row)
     }
 
+    /// What was billed for the rest of the current period and will not be used after
+    /// `now`: each stored line of the period (its plan's charge and the proration lines of
+    /// changes within it, on invoices that were not voided) prorated over its own span.
+    /// Credit comes from what was billed, never from a plan's price: a change made without
+    /// proration was not billed, so it cannot be credited either.
+    static func unusedBilled(_ subscription: Subscription, at now: Timestamp, on db: Connection) throws -> Int64 {
+        guard subscription.status != .trialing, now < subscription.currentPeriodEnd else { return 0 }
+        let rows = try db.query(
+            """
+            SELECT l.amount_cents, l.period_start, l.period_end FROM invoice_lines l \
+            JOIN invoices i ON i.id = l.invoice_id \
+            WHERE i.subscription_id = \(subscription.id) AND i.status <> 'void' AND l.kind <> 'trial' \
+            AND l.period_end = \(subscription.currentPeriodEnd) AND l.period_start >= \(subscription.currentPeriodStart)
+            """)
+        let lines = rows.rows.map {
+            Proration.BilledLine(
+                amount: $0.required($0.int64(0), column: 0), start: $0.required($0.timestamp(1), column: 1),
+                end: $0.required($0.timestamp(2), column: 2))
+        }
+        guard let unused = Proration.unused(of: lines, at: now) else {
+            throw BillingError.invalid(field: "balance_cents", message: "the credit is out of range")
+        }
+        return unused
+    }
+
     /// Cancels now (optionally crediting the unused part of the period to the customer's
     /// balance) or at the end of the current period.
     public static func cancel(
-        _ id: ID<Subscription>, atPeriodEnd: Bool, prorate: Bool, now: Timestamp, on db: Connection
+        _ id: ID<Subscription>, atPeriodEnd: Bool, prorate: Bool, now: Timestamp, config: BillingConfig,
+        on db: Connection
     ) throws -> Subscription {
-        let subscription = try lock(id, on: db)
+        let subscription = try lockUpToDate(id, now: now, config: config, on: db)
         guard subscription.status != .canceled else {
             throw BillingError.conflict("the subscription is already canceled", slug: "subscription-ended")
         }
@@ -49,11 +77,8 @@ extension SubscriptionService {
                 """, event: .subscriptionUpdated, now: now, on: db)
             return updated
         }
-        if prorate && subscription.status != .trialing && now < subscription.currentPeriodEnd {
-            let plan = try PlanService.get(subscription.planID, on: db)
-            let credit = Proration.share(
-                of: plan.amountCents, remaining: subscription.currentPeriodEnd.epochSeconds - now.epochSeconds,
-                of: subscription.currentPeriodEnd.epochSeconds - subscription.currentPeriodStart.epochSeconds)
+        if prorate {
+            let credit = try unusedBilled(subscription, at: now, on: db)
             if credit > 0 {
                 var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
                 balances[subscription.customerID, default: 0] -= credit
@@ -69,8 +94,10 @@ extension SubscriptionService {
     }
 
     /// Withdraws a cancellation at period end.
-    public static func resume(_ id: ID<Subscription>, now: Timestamp, on db: Connection) throws -> Subscription {
-        let subscription = try lock(id, on: db)
+    public static func resume(_ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection)
+        throws -> Subscription
+    {
+        let subscription = try lockUpToDate(id, now: now, config: config, on: db)
         guard subscription.status != .canceled else { throw ended }
         guard subscription.cancelAtPeriodEnd else { return subscription }
         return try update(
@@ -88,7 +115,7 @@ extension SubscriptionService {
         _ id: ID<Subscription>, to planID: ID<Plan>, prorate: Bool, now: Timestamp, config: BillingConfig,
         on db: Connection
     ) throws -> Changed {
-        let subscription = try lock(id, on: db)
+        let subscription = try lockUpToDate(id, now: now, config: config, on: db)
         guard subscription.status != .canceled else { throw ended }
         let newPlan = try PlanService.get(planID, on: db)
         guard newPlan.id != subscription.planID else {
@@ -102,8 +129,9 @@ extension SubscriptionService {
                 message: "the subscription is billed in \(oldPlan.currency); this plan is in \(newPlan.currency)")
         }
 
+        let unused = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
         let change = PlanChange(
-            from: oldPlan, to: newPlan, prorate: prorate, now: now, subscription: subscription)
+            from: oldPlan, unusedCredit: unused, to: newPlan, prorate: prorate, now: now, subscription: subscription)
         var invoice: Invoice?
         if !change.lines.isEmpty {
             var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
@@ -132,73 +160,5 @@ extension SubscriptionService {
         let subscription = Subscription(row: try db.query(query)[0])
         try EventLog.append(event, subscription, at: now, on: db)
         return subscription
-    }
-
-    // MARK: Billing run writes
-
-    /// Stores what the run decided for each locked subscription, with their events.
-    static func saveRenewals(_ renewals: [(Subscription, Renewal)], now: Timestamp, on db: Connection) throws {
-        guard !renewals.isEmpty else { return }
-        let rows = try db.query(
-            """
-            UPDATE subscriptions s SET status = v.status, current_period_start = v.period_start, \
-            current_period_end = v.period_end, ended_at = v.ended_at, \
-            canceled_at = CASE WHEN v.ended_at IS NULL THEN s.canceled_at ELSE coalesce(s.canceled_at, v.ended_at) END, \
-            updated_at = \(now) \
-            FROM unnest(\(SQLArray(renewals) { $0.0.id })::uuid[], \(SQLArray(renewals) { $0.1.status.rawValue })::text[], \
-            \(SQLArray(renewals) { $0.1.currentPeriodStart })::timestamptz[], \
-            \(SQLArray(renewals) { $0.1.currentPeriodEnd })::timestamptz[], \
-            \(SQLArray(renewals) { $0.1.endedAt })::timestamptz[]) AS v(id, status, period_start, period_end, ended_at) \
-            WHERE s.id = v.id RETURNING \(unsafeSQL: Subscription.qualifiedColumns)
-            """
-        ).rows.map(Subscription.init(row:))
-        var byID: [ID<Subscription>: Renewal] = [:]
-        for (subscription, renewal) in renewals { byID[subscription.id] = renewal }
-        var events: [(Event.Kind, Subscription)] = []
-        for subscription in rows {
-            guard let renewal = byID[subscription.id] else { continue }
-            if renewal.trialEnded { events.append((.subscriptionTrialEnded, subscription)) }
-            if renewal.endedAt != nil {
-                events.append((.subscriptionCanceled, subscription))
-            } else if !renewal.trialEnded {
-                events.append((.subscriptionUpdated, subscription))
-            }
-        }
-        try EventLog.append(events, at: now, on: db)
-    }
-
-    static func markPastDue(_ ids: [ID<Subscription>], now: Timestamp, on db: Connection) throws {
-        guard !ids.isEmpty else { return }
-        let rows = try db.query(
-            """
-            UPDATE subscriptions SET status = 'past_due', updated_at = \(now) \
-            WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
-            """)
-        try EventLog.append(rows.rows.map { (Event.Kind.subscriptionUpdated, Subscription(row: $0)) }, at: now, on: db)
-    }
-
-    static func cancelForNonpayment(_ ids: [ID<Subscription>], at time: Timestamp, now: Timestamp, on db: Connection)
-        throws
-    {
-        guard !ids.isEmpty else { return }
-        let rows = try db.query(
-            """
-            UPDATE subscriptions SET status = 'canceled', canceled_at = \(time), ended_at = \(time), \
-            cancellation_reason = 'nonpayment', cancel_at_period_end = false, updated_at = \(now) \
-            WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
-            """)
-        try EventLog.append(rows.rows.map { (Event.Kind.subscriptionCanceled, Subscription(row: $0)) }, at: now, on: db)
-    }
-
-    /// A `past_due` subscription with no open invoice left becomes `active` again.
-    static func reactivateIfSettled(_ id: ID<Subscription>, now: Timestamp, on db: Connection) throws {
-        let rows = try db.query(
-            """
-            UPDATE subscriptions SET status = 'active', updated_at = \(now) \
-            WHERE id = \(id) AND status = 'past_due' \
-            AND NOT EXISTS (SELECT 1 FROM invoices WHERE subscription_id = \(id) AND status = 'open') \
-            RETURNING \(unsafeSQL: Subscription.columns)
-            """)
-        if let row = rows.first { try EventLog.append(.subscriptionUpdated, Subscription(row: row), at: now, on: db) }
     }
 }

@@ -1,0 +1,203 @@
+import Common
+import Postgres
+
+/// Renewing subscriptions: the one code that brings a subscription up to a given time
+/// (trial end, every missed period in order, cancel at period end). The billing run calls
+/// it for a batch of subscriptions; every action on one subscription calls it first, under
+/// the same locks, so that it acts on the real current period and never on a stale one.
+///
+/// Lock order, everywhere: customer, then subscription, then invoice, then the
+/// invoice-number counter. A transaction takes any of them only in this order (the run
+/// takes its customers and subscriptions together with `SKIP LOCKED`, waiting for none),
+/// so no two transactions can wait for each other in a cycle.
+extension SubscriptionService {
+    /// Invoices one transaction writes at most: catch-up of a long-missed subscription is
+    /// spread over several transactions (each holding the invoice-number lock briefly),
+    /// and the memory a transaction needs stays small whatever is due.
+    public static let invoicesPerTransaction = 500
+
+    /// A locked subscription with the terms of its plan that renewing needs.
+    struct Due {
+        var subscription: Subscription
+        var amount: Int64
+        var interval: BillingInterval
+        var planName: String
+        var currency: String
+
+        /// The subscription's columns, then its plan's, from `subscriptions s JOIN plans p`.
+        static let columns =
+            "\(Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, p.currency"
+
+        init(row: Row) {
+            subscription = Subscription(row: row)
+            let base = Subscription.columnCount
+            amount = row.required(row.int64(base), column: base)
+            interval = BillingInterval(
+                unit: row.required(
+                    row.string(base + 1).flatMap(BillingInterval.Unit.init(rawValue:)), column: base + 1),
+                count: row.required(row.int(base + 2), column: base + 2))
+            planName = row.required(row.string(base + 3), column: base + 3)
+            currency = row.required(row.string(base + 4), column: base + 4)
+        }
+    }
+
+    /// What one call of `renew` did.
+    struct RenewalTally {
+        var invoicesCreated = 0
+        /// Subscriptions whose catch-up finished here with at least one invoice: one that
+        /// needed several transactions is counted once, by the one that finished it.
+        var subscriptionsRenewed = 0
+        var trialsEnded = 0
+        var subscriptionsCanceled = 0
+        /// Subscriptions left with periods still due (the invoice budget ran out).
+        var incomplete = 0
+        var updated: [Subscription] = []
+    }
+
+    /// Renews locked subscriptions up to `asOf`, writing at most `budget` invoices; those
+    /// that do not fit keep their state and are renewed by the next call.
+    static func renew(
+        _ due: [Due], asOf: Timestamp, budget: Int, now: Timestamp, config: BillingConfig, on db: Connection
+    ) throws -> RenewalTally {
+        var tally = RenewalTally()
+        var remaining = budget
+        var drafts: [InvoiceWriter.Draft] = []
+        var changed: [(Subscription, Renewal)] = []
+        for item in due {
+            let subscription = item.subscription
+            let renewal = Renewal(
+                status: subscription.status, anchor: subscription.billingCycleAnchor, interval: item.interval,
+                trialEnd: subscription.trialEnd, currentPeriodStart: subscription.currentPeriodStart,
+                currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
+                asOf: asOf, maximumPeriods: remaining)
+            if !renewal.isComplete { tally.incomplete += 1 }
+            guard renewal.changesSomething else { continue }
+            remaining -= renewal.invoices.count
+            changed.append((subscription, renewal))
+            for period in renewal.invoices {
+                drafts.append(
+                    .init(
+                        subscriptionID: subscription.id, customerID: subscription.customerID,
+                        reason: "subscription_cycle", currency: item.currency, periodStart: period.start,
+                        periodEnd: period.end,
+                        lines: [
+                            .init(
+                                kind: .subscription, description: Plan.lineDescription(item.planName, item.interval),
+                                amount: item.amount, start: period.start, end: period.end)
+                        ]))
+            }
+        }
+        tally.updated = try saveRenewals(changed, now: now, on: db)
+        if !drafts.isEmpty {
+            var balances = try CustomerService.lockBalances(Array(Set(drafts.map(\.customerID))), on: db)
+            let before = balances
+            let invoices = try InvoiceWriter.write(drafts, balances: &balances, now: now, config: config, on: db)
+            tally.invoicesCreated = invoices.count
+            try CustomerService.saveBalances(balances.filter { before[$0.key] != $0.value }, now: now, on: db)
+        }
+        for (_, renewal) in changed {
+            if renewal.trialEnded { tally.trialsEnded += 1 }
+            if renewal.endedAt != nil { tally.subscriptionsCanceled += 1 }
+            if !renewal.invoices.isEmpty && renewal.isComplete { tally.subscriptionsRenewed += 1 }
+        }
+        return tally
+    }
+
+    /// Locks the subscription (after its customer, in the lock order) and brings it up to
+    /// `now` with the billing run's own code, in as many rounds of `invoicesPerTransaction`
+    /// as it needs. Every action on a subscription starts here.
+    static func lockUpToDate(_ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection)
+        throws -> Subscription
+    {
+        // The owner never changes, so it can be read before any lock is taken.
+        guard
+            let owner = try db.query("SELECT customer_id FROM subscriptions WHERE id = \(id)").first?.id(
+                0, as: Customer.self)
+        else { throw BillingError.notFound("no such subscription") }
+        _ = try CustomerService.lock(owner, on: db)
+        while true {
+            let rows = try db.query(
+                """
+                SELECT \(unsafeSQL: Due.columns) FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
+                WHERE s.id = \(id) FOR UPDATE OF s
+                """)
+            guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
+            let due = Due(row: row)
+            let tally = try renew(
+                [due], asOf: now, budget: invoicesPerTransaction, now: now, config: config, on: db)
+            guard tally.incomplete > 0 else { return tally.updated.first ?? due.subscription }
+        }
+    }
+
+    // MARK: What the billing run writes
+
+    /// Stores what was decided for each locked subscription, with their events; returns
+    /// the subscriptions as stored.
+    static func saveRenewals(_ renewals: [(Subscription, Renewal)], now: Timestamp, on db: Connection) throws
+        -> [Subscription]
+    {
+        guard !renewals.isEmpty else { return [] }
+        let rows = try db.query(
+            """
+            UPDATE subscriptions s SET status = v.status, current_period_start = v.period_start, \
+            current_period_end = v.period_end, ended_at = v.ended_at, \
+            canceled_at = CASE WHEN v.ended_at IS NULL THEN s.canceled_at ELSE coalesce(s.canceled_at, v.ended_at) END, \
+            updated_at = \(now) \
+            FROM unnest(\(SQLArray(renewals) { $0.0.id })::uuid[], \(SQLArray(renewals) { $0.1.status.rawValue })::text[], \
+            \(SQLArray(renewals) { $0.1.currentPeriodStart })::timestamptz[], \
+            \(SQLArray(renewals) { $0.1.currentPeriodEnd })::timestamptz[], \
+            \(SQLArray(renewals) { $0.1.endedAt })::timestamptz[]) AS v(id, status, period_start, period_end, ended_at) \
+            WHERE s.id = v.id RETURNING \(unsafeSQL: Subscription.qualifiedColumns)
+            """
+        ).rows.map(Subscription.init(row:))
+        var byID: [ID<Subscription>: Renewal] = [:]
+        for (subscription, renewal) in renewals { byID[subscription.id] = renewal }
+        var events: [(Event.Kind, Subscription)] = []
+        for subscription in rows {
+            guard let renewal = byID[subscription.id] else { continue }
+            if renewal.trialEnded { events.append((.subscriptionTrialEnded, subscription)) }
+            if renewal.endedAt != nil {
+                events.append((.subscriptionCanceled, subscription))
+            } else if !renewal.trialEnded {
+                events.append((.subscriptionUpdated, subscription))
+            }
+        }
+        try EventLog.append(events, at: now, on: db)
+        return rows
+    }
+
+    static func markPastDue(_ ids: [ID<Subscription>], now: Timestamp, on db: Connection) throws {
+        guard !ids.isEmpty else { return }
+        let rows = try db.query(
+            """
+            UPDATE subscriptions SET status = 'past_due', updated_at = \(now) \
+            WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
+            """)
+        try EventLog.append(rows.rows.map { (Event.Kind.subscriptionUpdated, Subscription(row: $0)) }, at: now, on: db)
+    }
+
+    static func cancelForNonpayment(_ ids: [ID<Subscription>], at time: Timestamp, now: Timestamp, on db: Connection)
+        throws
+    {
+        guard !ids.isEmpty else { return }
+        let rows = try db.query(
+            """
+            UPDATE subscriptions SET status = 'canceled', canceled_at = \(time), ended_at = \(time), \
+            cancellation_reason = 'nonpayment', cancel_at_period_end = false, updated_at = \(now) \
+            WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
+            """)
+        try EventLog.append(rows.rows.map { (Event.Kind.subscriptionCanceled, Subscription(row: $0)) }, at: now, on: db)
+    }
+
+    /// A `past_due` subscription with no open invoice left becomes `active` again.
+    static func reactivateIfSettled(_ id: ID<Subscription>, now: Timestamp, on db: Connection) throws {
+        let rows = try db.query(
+            """
+            UPDATE subscriptions SET status = 'active', updated_at = \(now) \
+            WHERE id = \(id) AND status = 'past_due' \
+            AND NOT EXISTS (SELECT 1 FROM invoices WHERE subscription_id = \(id) AND status = 'open') \
+            RETURNING \(unsafeSQL: Subscription.columns)
+            """)
+        if let row = rows.first { try EventLog.append(.subscriptionUpdated, Subscription(row: row), at: now, on: db) }
+    }
+}
