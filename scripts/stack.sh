@@ -15,6 +15,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BILLING_BIN:-$ROOT/.build/release/billing}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 WORKERS=${WORKERS:-2}
+# nginx's workers run as this user when nginx starts as root (Debian's www-data); they
+# alone, besides the pool's owner, may connect to the pool's socket. Unprivileged: nginx
+# runs as whoever starts it.
+if [ "$(id -u)" = 0 ]; then NGINX_USER=${NGINX_USER:-www-data}; else NGINX_USER=$(id -un); fi
 THREADS=${THREADS:-4}
 SWAGGER_VERSION=5.31.0
 
@@ -62,7 +66,7 @@ deps() {
 state_home() {
     local dir=$1
     if [ -L "$dir/home" ]; then readlink "$dir/home"; return; fi
-    if [ "$(id -u)" = 0 ] && ! { runuser -u postgres -- test -x "$dir" && runuser -u nobody -- test -x "$dir"; }; then
+    if [ "$(id -u)" = 0 ] && ! { runuser -u postgres -- test -x "$dir" && runuser -u "$NGINX_USER" -- test -x "$dir"; }; then
         local home
         home=$(mktemp -d /tmp/billing-state.XXXXXX)
         chmod 755 "$home"
@@ -80,17 +84,28 @@ app_url() { echo "postgresql:///billing?host=$(state_home "$1")/pg-socket&user=b
 start_postgres() {
     local home
     home=$(state_home "$1")
+    # The socket's folder is the cluster owner's alone (root, which runs the pool, passes):
+    # no other local user, nginx's workers included, can even reach the socket.
     mkdir -p "$home/pg-socket"
     [ "$(id -u)" = 0 ] && chown postgres "$home/pg-socket"
+    chmod 0700 "$home/pg-socket"
     if [ ! -f "$home/pg/PG_VERSION" ]; then
         log "initialising PostgreSQL cluster in $home/pg"
         mkdir -p "$home/pg"
         [ "$(id -u)" = 0 ] && chown postgres "$home/pg"
-        as_postgres "$PGBIN/initdb" -D "$home/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        as_postgres "$PGBIN/initdb" -D "$home/pg" -U postgres --auth=peer -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
+    # Peer authentication: the kernel says who connects, and only the users mapped here may
+    # log in as the owner (postgres) or the service's role (billing_app). Written on every
+    # start, so that a cluster made by an older set-up (which trusted everyone) is closed too.
+    local me
+    me=$(id -un)
+    printf 'local all all peer map=billing\n' | as_postgres tee "$home/pg/pg_hba.conf" >/dev/null
+    printf 'billing postgres postgres\nbilling %s postgres\nbilling %s billing_app\n' "$me" "$me" |
+        as_postgres tee "$home/pg/pg_ident.conf" >/dev/null
     # Unix socket only: PostgreSQL is never reachable over the network.
     as_postgres "$PGBIN/pg_ctl" -D "$home/pg" -l "$home/pg/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -k $home/pg-socket -c max_connections=100 -c shared_buffers=256MB" \
+        -o "-c listen_addresses='' -k $home/pg-socket -c unix_socket_permissions=0700 -c max_connections=100 -c shared_buffers=256MB" \
         start >/dev/null
     as_postgres "$PGBIN/psql" -h "$home/pg-socket" -U postgres -d postgres -Atqc \
         "SELECT 1 FROM pg_database WHERE datname = 'billing'" | grep -q 1 ||
@@ -117,6 +132,7 @@ render_nginx() {
         -e "s|\${DOCS_DIR}|$dir/docs|g" \
         -e "s|\${RATE_LIMIT}|${RATE_LIMIT:-2000r/s}|g" \
         -e "s|\${RATE_BURST}|${RATE_BURST:-4000}|g" \
+        -e "s|\${NGINX_USER}|$NGINX_USER|g" \
         "$ROOT/nginx/nginx.conf.template" >"$dir/nginx/nginx.conf"
     cp "$ROOT/nginx/fastcgi_billing.conf" "$dir/nginx/"
 }
@@ -128,7 +144,7 @@ db() {
     deps
     start_postgres "$dir"
     "$BIN" migrate --dir "$ROOT/sql" --database-url "$(database_url "$dir")" >&2
-    # The private cluster trusts local connections, so the role only needs LOGIN.
+    # Peer authentication decides who may use the role (pg_ident.conf), so it only needs LOGIN.
     as_postgres "$PGBIN/psql" -h "$(state_home "$dir")/pg-socket" -U postgres -d billing -qAtc \
         "ALTER ROLE billing_app LOGIN" >/dev/null
 }
@@ -145,7 +161,8 @@ up() {
     render_nginx "$dir" "$port"
 
     log "starting the pool ($WORKERS workers x $THREADS threads)"
-    DATABASE_URL=$url BILLING_RUN_INTERVAL=${BILLING_RUN_INTERVAL:-60} nohup "$BIN" serve --socket "$dir/billing.sock" --workers "$WORKERS" --threads "$THREADS" \
+    DATABASE_URL=$url BILLING_RUN_INTERVAL=${BILLING_RUN_INTERVAL:-60} nohup "$BIN" serve --socket "$dir/billing.sock" \
+        --socket-group "$(id -gn "$NGINX_USER")" --workers "$WORKERS" --threads "$THREADS" \
         --pid-file "$dir/billing.pid" >>"$dir/billing.log" 2>&1 &
     for _ in $(seq 100); do [ -S "$dir/billing.sock" ] && break; sleep 0.1; done
     [ -S "$dir/billing.sock" ] || { tail -n 20 "$dir/billing.log" >&2; exit 1; }

@@ -12,7 +12,7 @@ enum IdempotentWrite {
     static let attempts = 3
 
     static func run(_ call: Call, _ perform: () throws -> HTTPResponse) throws -> HTTPResponse {
-        let key = try validatedKey(call.request.idempotencyKey)
+        let key = try validatedKey(call.request)
         let db = try call.database()
         var attempt = 1
         while true {
@@ -31,7 +31,7 @@ enum IdempotentWrite {
     /// is checked first and the response stored after. The work itself is idempotent, so
     /// two concurrent first attempts are harmless; only the first response is kept.
     static func runOutsideTransaction(_ call: Call, _ perform: () throws -> HTTPResponse) throws -> HTTPResponse {
-        guard let key = try validatedKey(call.request.idempotencyKey), let apiKeyID = call.apiKeyID else {
+        guard let key = try validatedKey(call.request), let apiKeyID = call.apiKeyID else {
             return try perform()
         }
         let db = try call.database()
@@ -76,11 +76,15 @@ enum IdempotentWrite {
         return replay
     }
 
-    private static func validatedKey(_ key: String?) throws -> String? {
-        guard let key else { return nil }
-        guard !key.isEmpty, key.unicodeScalars.count <= maximumKeyLength else {
-            throw Problem.badRequest("Idempotency-Key must be 1 to \(maximumKeyLength) characters")
-        }
+    /// A key is 1…255 printable ASCII characters, sent once: anything else could make two
+    /// different keys one (invalid bytes repaired alike) or pick one of two keys silently.
+    private static func validatedKey(_ request: HTTPRequest) throws -> String? {
+        let refused = Problem.badRequest(
+            "Idempotency-Key must be sent once, as 1 to \(maximumKeyLength) printable ASCII characters")
+        guard !request.idempotencyKeyUnreadable else { throw refused }
+        guard let key = request.idempotencyKey else { return nil }
+        guard (1...maximumKeyLength).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) })
+        else { throw refused }
         return key
     }
 

@@ -75,7 +75,7 @@ int CShim_setReceiveTimeout(int fd, int millis) {
     return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) == 0 ? 0 : -errno;
 }
 
-int CShim_listenUnix(const char *path, int backlog) {
+int CShim_listenUnix(const char *path, int backlog, int gid) {
     struct sockaddr_un address;
     memset(&address, 0, sizeof address);
     address.sun_family = AF_UNIX;
@@ -92,8 +92,9 @@ int CShim_listenUnix(const char *path, int backlog) {
         }
         unlink(path);
     }
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || chmod(path, 0666) != 0 ||
-        listen(fd, backlog) != 0) {
+    // Owner and group only, set before listen() so that no other local user ever connects.
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || chmod(path, 0660) != 0 ||
+        (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) != 0) || listen(fd, backlog) != 0) {
         int saved = errno;
         close(fd);
         return -saved;

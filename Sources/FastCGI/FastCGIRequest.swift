@@ -5,11 +5,16 @@ public struct FastCGIRequest: Sendable {
     public var body: [UInt8]
     /// True when the body was longer than the server's limit and was not read in full.
     public var bodyTooLarge: Bool
+    /// Parameters sent more than once or not valid UTF-8: absent from `params`, named here.
+    public var unreadableParams: Set<String>
 
-    public init(params: [String: String], body: [UInt8], bodyTooLarge: Bool = false) {
+    public init(
+        params: [String: String], body: [UInt8], bodyTooLarge: Bool = false, unreadableParams: Set<String> = []
+    ) {
         self.params = params
         self.body = body
         self.bodyTooLarge = bodyTooLarge
+        self.unreadableParams = unreadableParams
     }
 }
 
@@ -54,6 +59,7 @@ public struct FastCGIResponse: Sendable {
         case 204: return "No Content"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
+        case 403: return "Forbidden"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
         case 409: return "Conflict"

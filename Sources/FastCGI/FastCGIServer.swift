@@ -223,6 +223,7 @@ public final class FastCGIServer: @unchecked Sendable {
     private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> FastCGIRequest {
         var params: [String: String] = [:]
         params.reserveCapacity(wantedParamCount)
+        var unreadable: Set<String> = []
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
                 entry += 1
@@ -238,17 +239,23 @@ public final class FastCGIServer: @unchecked Sendable {
                 } else {
                     name = String(decoding: UnsafeRawBufferPointer(start: pointer, count: nameLength), as: UTF8.self)
                 }
-                params[name] = String(cString: equals + 1)
+                // A repeated parameter (a header sent twice) or one that is not UTF-8 must not
+                // silently become one of its values or a repaired string: it is reported.
+                guard params[name] == nil, let value = String(validatingCString: equals + 1) else {
+                    unreadable.insert(name)
+                    continue
+                }
+                params[name] = value
             }
         }
         let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
         guard declared > 0 else {
             drainInput(request)
-            return FastCGIRequest(params: params, body: [])
+            return FastCGIRequest(params: params, body: [], unreadableParams: unreadable)
         }
         guard declared <= maxBodyBytes else {
             drainInput(request)
-            return FastCGIRequest(params: params, body: [], bodyTooLarge: true)
+            return FastCGIRequest(params: params, body: [], bodyTooLarge: true, unreadableParams: unreadable)
         }
         var body = [UInt8](repeating: 0, count: declared)
         var received = 0
@@ -263,7 +270,7 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         body.removeLast(declared - received)
         drainInput(request)
-        return FastCGIRequest(params: params, body: body)
+        return FastCGIRequest(params: params, body: body, unreadableParams: unreadable)
     }
 
     /// Reads the request's input up to its end-of-stream record, so that nothing is left

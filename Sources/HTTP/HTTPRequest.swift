@@ -9,6 +9,8 @@ public struct HTTPRequest: Sendable {
     public var contentType: String?
     public var authorization: String?
     public var idempotencyKey: String?
+    /// `Idempotency-Key` was sent more than once or was not UTF-8: refused, never guessed.
+    public var idempotencyKeyUnreadable: Bool
     /// nginx's `$request_id`, echoed in problem bodies and logs.
     public var requestID: String
     public var remoteAddress: String
@@ -18,9 +20,10 @@ public struct HTTPRequest: Sendable {
 
     public init(
         method: String, path: String, query: String = "", contentType: String? = nil, authorization: String? = nil,
-        idempotencyKey: String? = nil, requestID: String = "", remoteAddress: String = "127.0.0.1",
-        body: [UInt8] = [], bodyTooLarge: Bool = false
+        idempotencyKey: String? = nil, idempotencyKeyUnreadable: Bool = false, requestID: String = "",
+        remoteAddress: String = "127.0.0.1", body: [UInt8] = [], bodyTooLarge: Bool = false
     ) {
+        self.idempotencyKeyUnreadable = idempotencyKeyUnreadable
         self.method = method
         self.path = path
         self.query = query
@@ -40,7 +43,8 @@ public struct HTTPRequest: Sendable {
     ]
 
     /// Builds the request from CGI/FastCGI parameters (`REQUEST_METHOD`, `DOCUMENT_URI`, …).
-    public init(cgiParams params: [String: String], body: [UInt8], bodyTooLarge: Bool) {
+    /// `unreadable` names the parameters that were repeated or not UTF-8.
+    public init(cgiParams params: [String: String], body: [UInt8], bodyTooLarge: Bool, unreadable: Set<String> = []) {
         self.init(
             method: params["REQUEST_METHOD"] ?? "GET",
             path: params["DOCUMENT_URI"] ?? params["SCRIPT_NAME"] ?? "/",
@@ -48,6 +52,7 @@ public struct HTTPRequest: Sendable {
             contentType: params["CONTENT_TYPE"].flatMap { $0.isEmpty ? nil : $0 },
             authorization: params["HTTP_AUTHORIZATION"],
             idempotencyKey: params["HTTP_IDEMPOTENCY_KEY"],
+            idempotencyKeyUnreadable: unreadable.contains("HTTP_IDEMPOTENCY_KEY"),
             requestID: params["REQUEST_ID"] ?? "",
             remoteAddress: params["REMOTE_ADDR"] ?? "",
             body: body,
@@ -60,6 +65,10 @@ public struct HTTPRequest: Sendable {
         let mediaType = contentType.split(separator: ";", maxSplits: 1).first ?? ""
         return mediaType.trimmingSpaces().lowercased() == "application/json"
     }
+
+    /// Whether the client is this host (`127.0.0.1` or `::1`, the addresses nginx allows
+    /// for operations paths): checked again here, whatever nginx's configuration says.
+    public var isFromLoopback: Bool { remoteAddress == "127.0.0.1" || remoteAddress == "::1" }
 
     /// The API key from `Authorization: Bearer <key>`, if well formed.
     public var bearerToken: String? {

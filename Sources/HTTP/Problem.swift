@@ -82,6 +82,9 @@ public struct Problem: Error, Equatable, Sendable {
             detail: "allowed: \(allow.joined(separator: ", "))", headers: [("Allow", allow.joined(separator: ", "))])
     }
 
+    public static let loopbackOnly = Problem(
+        status: 403, slug: "forbidden", title: "Forbidden", detail: "this path is served to loopback clients only")
+
     public static func conflict(_ detail: String, slug: String = "conflict") -> Problem {
         Problem(status: 409, slug: slug, title: "Conflict", detail: detail)
     }

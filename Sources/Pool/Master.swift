@@ -33,12 +33,15 @@ public final class Master {
         /// The billing-run command, started every `billingRunInterval` seconds (0: never).
         public var billingRunCommand: [String]
         public var billingRunInterval: Int
+        /// The group that may connect to a unix socket besides its owner (nginx's workers').
+        public var socketGroup: String?
 
         public init(
             listen: String, workers: Int, workerCommand: [String], gracefulTimeoutSeconds: Int,
             readyTimeoutSeconds: Int, requestTimeoutSeconds: Int, pidFile: String?, scoreboardPath: String,
-            billingRunCommand: [String], billingRunInterval: Int
+            billingRunCommand: [String], billingRunInterval: Int, socketGroup: String? = nil
         ) {
+            self.socketGroup = socketGroup
             self.listen = listen
             self.workers = workers
             self.workerCommand = workerCommand
@@ -304,7 +307,12 @@ public final class Master {
     func openListener(_ listen: String) throws -> Int32 {
         let fd: Int32
         if Self.isUnixSocket(listen) {
-            fd = CShim_listenUnix(listen, 1024)
+            var gid: Int32 = -1
+            if let group = options.socketGroup {
+                guard let entry = getgrnam(group) else { throw PoolError("no such group: \(group)") }
+                gid = Int32(bitPattern: entry.pointee.gr_gid)
+            }
+            fd = CShim_listenUnix(listen, 1024, gid)
         } else {
             let parts = listen.split(separator: ":")
             guard parts.count == 2, let port = Int32(parts[1]) else {

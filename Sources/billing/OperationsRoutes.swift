@@ -2,16 +2,19 @@ import BillingAPI
 import HTTP
 import Pool
 
-/// `/status` and `/metrics`, read from the pool's scoreboard. nginx serves them to
-/// loopback clients only; they need an API key like every other route.
+/// `/status` and `/metrics`, read from the pool's scoreboard. Loopback clients only (nginx
+/// refuses every spelling of these paths to others, and the routes check the client's
+/// address again); they need an API key like every other route.
 enum OperationsRoutes {
     static func register(in api: inout API, board: Scoreboard) {
-        api.addRead("/status", authenticated: true) { _ in
-            HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: board.statusJSON())
+        api.addRead("/status", authenticated: true) { request in
+            guard request.isFromLoopback else { throw Problem.loopbackOnly }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: board.statusJSON())
         }
         let labels = api.routeLabels + ["GET /metrics"]
-        api.addRead("/metrics", authenticated: true) { _ in
-            HTTPResponse(
+        api.addRead("/metrics", authenticated: true) { request in
+            guard request.isFromLoopback else { throw Problem.loopbackOnly }
+            return HTTPResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
                 body: Array(board.metricsText(routeLabels: labels).utf8))
         }

@@ -15,6 +15,13 @@ struct Serve: ParsableCommand {
     @Option(help: "Unix socket path or host:port to listen on.")
     var socket: String = ".data/billing.sock"
 
+    @Option(
+        help: """
+            The group allowed to connect to a unix socket besides its owner: nginx's workers'. The socket is \
+            mode 0660, so no other local user can reach the pool without nginx.
+            """)
+    var socketGroup: String?
+
     @Option(help: "Worker processes.")
     var workers: Int = 2
 
@@ -73,7 +80,8 @@ struct Serve: ParsableCommand {
             options: .init(
                 listen: socket, workers: workers, workerCommand: command, gracefulTimeoutSeconds: gracefulTimeout,
                 readyTimeoutSeconds: readyTimeout, requestTimeoutSeconds: requestTimeout, pidFile: pidFile,
-                scoreboardPath: scoreboardPath, billingRunCommand: runCommand, billingRunInterval: max(0, interval)),
+                scoreboardPath: scoreboardPath, billingRunCommand: runCommand, billingRunInterval: max(0, interval),
+                socketGroup: socketGroup),
             logger: Logger(label: "billing.pool"))
         throw ExitCode(try master.run())
     }

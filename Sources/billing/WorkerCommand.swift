@@ -96,14 +96,18 @@ final class RequestHandler: FastCGIHandler {
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
-        handle(HTTPRequest(cgiParams: request.params, body: request.body, bodyTooLarge: request.bodyTooLarge))
+        handle(
+            HTTPRequest(
+                cgiParams: request.params, body: request.body, bodyTooLarge: request.bodyTooLarge,
+                unreadable: request.unreadableParams))
     }
 
     /// Requests that arrived together: the GETs' first statements go to PostgreSQL in one
     /// round trip, then every request runs, those answered from it first.
     func handle(batch: [FastCGIRequest], respond: (Int, FastCGIResponse) -> Void) {
         let requests = batch.map {
-            HTTPRequest(cgiParams: $0.params, body: $0.body, bodyTooLarge: $0.bodyTooLarge)
+            HTTPRequest(
+                cgiParams: $0.params, body: $0.body, bodyTooLarge: $0.bodyTooLarge, unreadable: $0.unreadableParams)
         }
         // Busy on the scoreboard while the shared round trip runs, so that a database that
         // stops answering trips --request-timeout here as it would in a single request.

@@ -2,7 +2,9 @@
 replace it, as a deploy does), `billing serve` on its own socket and scoreboard, and an
 nginx rendered from the one template on its own port, all on loopback."""
 
+import grp
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -14,6 +16,11 @@ import time
 import requests
 
 from conftest import APP_DATABASE_URL, BILLING_BIN, REPO_ROOT
+
+
+# As scripts/stack.sh: nginx's workers run as www-data, the pool's socket is in its group.
+NGINX_USER = "www-data" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+NGINX_GROUP = grp.getgrgid(pwd.getpwnam(NGINX_USER).pw_gid).gr_name
 
 
 def free_port():
@@ -39,7 +46,8 @@ class Pool:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),
-             "--pid-file", self.pid_file, "--graceful-timeout", "10", "--ready-timeout", "5", *extra],
+             "--pid-file", self.pid_file, "--graceful-timeout", "10", "--ready-timeout", "5",
+             "--socket-group", NGINX_GROUP, *extra],
             stdout=self.log, stderr=self.log, env=env)
         self._start_nginx(listen_also, rate_limit, rate_burst, also_upstream)
         self.wait_healthy()
@@ -55,7 +63,8 @@ class Pool:
         upstream = "; server ".join(f"unix:{path}" for path in [self.socket, *also_upstream])
         for name, value in {"NGINX_DIR": nginx_dir, "LISTEN": listen, "FASTCGI_ADDRESS": upstream,
                             "OPENAPI_FILE": os.path.join(REPO_ROOT, "nginx/openapi.yaml"),
-                            "DOCS_DIR": nginx_dir, "RATE_LIMIT": rate_limit, "RATE_BURST": str(rate_burst)}.items():
+                            "DOCS_DIR": nginx_dir, "RATE_LIMIT": rate_limit, "RATE_BURST": str(rate_burst),
+                            "NGINX_USER": NGINX_USER}.items():
             template = template.replace("${" + name + "}", value)
         self.nginx_conf = os.path.join(nginx_dir, "nginx.conf")
         open(self.nginx_conf, "w").write(template)

@@ -29,8 +29,9 @@ int CShim_setNonBlocking(int fd, int on);
 int CShim_setReceiveTimeout(int fd, int millis);
 
 /// Creates, binds and listens on a unix socket at `path` (replacing a stale
-/// socket file) with mode 0666. Returns the fd or -errno.
-int CShim_listenUnix(const char *path, int backlog);
+/// socket file) with mode 0660, in group `gid` (or the process's when -1): only the owner
+/// and that group (nginx's) may connect. Returns the fd or -errno.
+int CShim_listenUnix(const char *path, int backlog, int gid);
 
 /// Creates, binds and listens on a TCP socket. Returns the fd or -errno.
 int CShim_listenTCP(const char *host, int port, int backlog);
