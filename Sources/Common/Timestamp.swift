@@ -60,39 +60,49 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
-    /// Parses RFC 3339 (`2026-01-31T10:00:00Z`, `…+02:00`, fractional seconds dropped) and
-    /// PostgreSQL's ISO output (`2026-01-31 10:00:00+00`). Returns nil for anything else,
-    /// including impossible dates such as February 30.
+    /// Parses RFC 3339's `date-time` exactly: `2026-01-31T10:00:00Z`, `…+02:00`, `t` and
+    /// `z` in lower case, fractional seconds (dropped). A leap second (`23:59:60Z`, or
+    /// second 60 of any minute 59 with an offset) is the next second, as POSIX time has no
+    /// leap seconds. Returns nil for anything else: a space for `T`, offsets without the
+    /// colon (`+0530`) or the minutes (`+05`), impossible dates such as February 30.
     public init?(parsing text: some StringProtocol) {
         var string = String(text)
-        guard let parsed = string.withUTF8({ Timestamp(utf8: $0) }) else { return nil }
+        guard let parsed = string.withUTF8({ Timestamp(bytes: $0, form: .rfc3339) }) else { return nil }
         self = parsed
     }
 
-    /// Parses the same forms from UTF-8 bytes (a database column, without a String).
+    /// Parses PostgreSQL's ISO output of a `timestamptz` (`2026-01-31 10:00:00+00`) from
+    /// UTF-8 bytes: a database column, without a String.
     public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        self.init(bytes: bytes, form: .postgres)
+    }
+
+    private enum Form { case rfc3339, postgres }
+
+    private init?(bytes: UnsafeBufferPointer<UInt8>, form: Form) {
         var reader = DigitReader(bytes)
         guard let year = reader.number(4), reader.skip("-"),
             let month = reader.number(2), reader.skip("-"),
-            let day = reader.number(2), reader.skip(anyOf: "Tt "),
+            let day = reader.number(2), form == .rfc3339 ? reader.skip(anyOf: "Tt") : reader.skip(anyOf: "T "),
             let hour = reader.number(2), reader.skip(":"),
             let minute = reader.number(2), reader.skip(":"),
-            let second = reader.number(2)
+            var second = reader.number(2)
         else { return nil }
         if reader.skip(".") {
             guard reader.skipDigits() else { return nil }
         }
         var offset = 0
-        if reader.skip(anyOf: "Zz") {
+        if form == .rfc3339, reader.skip(anyOf: "Zz") {
             offset = 0
         } else if let sign = reader.sign() {
             guard let offsetHours = reader.number(2), offsetHours < 24 else { return nil }
             var offsetMinutes = 0
+            // RFC 3339's time-numoffset is always `±hh:mm`; PostgreSQL leaves `:mm` out when 0.
             if reader.skip(":") {
                 guard let minutes = reader.number(2) else { return nil }
                 offsetMinutes = minutes
-            } else if let minutes = reader.number(2) {
-                offsetMinutes = minutes
+            } else if form == .rfc3339 {
+                return nil
             }
             guard offsetMinutes < 60 else { return nil }
             offset = sign * (offsetHours * 3600 + offsetMinutes * 60)
@@ -100,9 +110,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             return nil
         }
         guard reader.atEnd else { return nil }
+        // A leap second is the 60th second of the last minute of a UTC hour (23:59:60Z, or
+        // 05:29:60+05:30); read as :59, it is then moved on by one second.
+        let leapSecond = second == 60 && form == .rfc3339
+        if leapSecond { second = 59 }
         let civil = CivilDateTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
         guard civil.isValid else { return nil }
-        self.init(epochSeconds: civil.epochSeconds - Int64(offset))
+        let utc = civil.epochSeconds - Int64(offset)
+        guard !leapSecond || (utc / 60) % 60 == 59 else { return nil }
+        self.init(epochSeconds: leapSecond ? utc + 1 : utc)
     }
 }
 

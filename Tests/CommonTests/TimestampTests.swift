@@ -9,7 +9,11 @@ import Testing
         ("2026-01-31T12:00:00+02:00", Int64(1_769_853_600)),
         ("2026-01-31T05:30:00-04:30", Int64(1_769_853_600)),
         ("2026-01-31T10:00:00.123456Z", Int64(1_769_853_600)),
-        ("2026-01-31 10:00:00+00", Int64(1_769_853_600)),
+        ("2026-01-31t10:00:00z", Int64(1_769_853_600)),
+        ("2026-01-31T15:30:00+05:30", Int64(1_769_853_600)),
+        // Leap seconds normalise to the next second.
+        ("2016-12-31T23:59:60Z", Int64(1_483_228_800)),
+        ("2017-01-01T05:29:60+05:30", Int64(1_483_228_800)),
     ])
     func parses(text: String, seconds: Int64) {
         #expect(Timestamp(parsing: text)?.epochSeconds == seconds)
@@ -19,9 +23,19 @@ import Testing
         "", "2026-01-31", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
         "2026-01-31T24:00:00Z", "2026-01-31T10:00:00", "2026-01-31T10:00:00Zjunk", "2026-01-31T10:60:00Z",
         "٢٠٢٦-01-31T10:00:00Z", "2026-01-31T10:00:00+25:00",
+        // Not RFC 3339: offsets without a colon or minutes, a space for T, second 60 off minute 59.
+        "2026-01-31T15:30:00+0530", "2026-01-31T15:00:00+05", "2026-01-31 10:00:00+00", "2026-01-31 10:00:00Z",
+        "2026-01-31T10:58:60Z", "2026-01-31T10:00:61Z", "2026-01-31T10:00:00.Z",
     ])
     func refuses(text: String) {
         #expect(Timestamp(parsing: text) == nil)
+    }
+
+    @Test func readsPostgreSQLOutput() {
+        for text in ["2026-01-31 10:00:00+00", "2026-01-31 12:00:00+02", "2026-01-31 05:30:00-04:30"] {
+            var bytes = text
+            #expect(bytes.withUTF8 { Timestamp(utf8: $0) }?.epochSeconds == 1_769_853_600, "\(text)")
+        }
     }
 
     @Test func formatsAsRFC3339InUTC() {

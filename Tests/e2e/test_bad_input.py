@@ -118,8 +118,19 @@ def test_bad_email_and_timestamps_are_422(client):
         assert client.post("/customers", {"email": email, "name": "x"}).status_code == 422, email
     customer = new_customer(client)
     plan = new_plan(client)
-    for start in ["yesterday", "2026-02-30T00:00:00Z", "2026-01-01", 12345]:
+    for start in ["yesterday", "2026-02-30T00:00:00Z", "2026-01-01", 12345, "2026-01-31T15:30:00+0530",
+                  "2026-01-31T15:00:00+05", "2026-01-31 10:00:00Z", "2026-01-31T10:58:60Z"]:
         assert subscribe(client, customer, plan, start_at=start).status_code == 422, start
+
+
+def test_rfc3339_forms_are_accepted_and_a_leap_second_is_the_next_second(client):
+    plan = new_plan(client)
+    for start, stored in [("2016-12-31T23:59:60Z", "2017-01-01T00:00:00Z"),
+                          ("2017-01-01t05:29:60+05:30", "2017-01-01T00:00:00Z"),
+                          ("2025-01-31t12:00:00z", "2025-01-31T12:00:00Z")]:
+        response = subscribe(client, new_customer(client), plan, start_at=start)
+        assert response.status_code == 201, (start, response.text)
+        assert response.json()["start_at"] == stored
 
 
 def test_deeply_nested_json_is_400_not_a_crash(client):
