@@ -48,7 +48,7 @@ deps() {
     # Python packages (Swagger UI assets, test tools) go to a private folder, never the system.
     local py=$ROOT/.data/py
     local requirements=("swagger-ui-bundle-v2==$SWAGGER_VERSION" pytest requests openapi-spec-validator pyyaml
-        "schemathesis==4.*")
+        "schemathesis==4.*" openapi-python-client)
     local marker
     marker="$py/.installed-$(echo "${requirements[*]}" | sha256sum | cut -c1-12)"
     if [ ! -f "$marker" ]; then

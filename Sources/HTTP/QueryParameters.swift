@@ -54,6 +54,16 @@ public struct QueryParameters {
         return values.first { $0.name == name }?.value
     }
 
+    /// A text parameter of at most `maxLength` characters (longer is a 422).
+    public mutating func string(_ name: String, maxLength: Int) -> String? {
+        guard let text = string(name) else { return nil }
+        guard text.unicodeScalars.count <= maxLength else {
+            errors.append(FieldError(field: name, message: "must be at most \(maxLength) characters"))
+            return nil
+        }
+        return text
+    }
+
     public mutating func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
         guard let text = string(name) else { return nil }
         guard let value = Int(text), range.contains(value) else {

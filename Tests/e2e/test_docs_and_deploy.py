@@ -2,6 +2,7 @@
 
 import os
 import re
+import subprocess
 
 import requests
 import yaml
@@ -64,3 +65,49 @@ def test_compose_file_references_existing_files_and_the_one_nginx_template():
                 assert os.path.exists(os.path.join(REPO_ROOT, source)), source
     mounts = " ".join(services["nginx"]["volumes"])
     assert "./nginx/nginx.conf.template" in mounts
+
+
+def test_every_request_example_does_what_a_person_trying_it_expects(client):
+    """Swagger UI pre-fills these: sent unchanged (ids pasted where they say so) each must do
+    the ordinary thing, now: nothing back-dated, no trial, no collision with the create."""
+    document = yaml.safe_load(requests.get(BASE_URL + "/openapi.yaml", timeout=10).text)
+
+    def example(path, method):
+        return document["paths"][path][method]["requestBody"]["content"]["application/json"]["example"]
+
+    customer = client.post("/customers", example("/customers", "post"))
+    assert customer.status_code == 201, customer.text
+    customer = customer.json()
+    updated = client.patch(f"/customers/{customer['id']}", example("/customers/{id}", "patch"))
+    assert updated.status_code == 200, updated.text
+    plan = client.post("/plans", example("/plans", "post"))
+    assert plan.status_code == 201, plan.text
+    plan = plan.json()
+    assert plan["amount_cents"] <= 100_000 and plan["trial_days"] == 0 and plan["interval"] == "month"
+    assert client.patch(f"/plans/{plan['id']}", example("/plans/{id}", "patch")).status_code == 200
+
+    body = example("/subscriptions", "post")
+    assert set(body) == {"customer_id", "plan_id"}, "no back-dating, no trial"
+    subscription = client.post("/subscriptions", {"customer_id": customer["id"], "plan_id": plan["id"]}).json()
+    assert subscription["status"] == "active" and subscription["trial_end"] is None
+    invoice = client.get(f"/invoices?subscription_id={subscription['id']}").json()["data"][0]
+    paid = client.post(f"/invoices/{invoice['id']}/pay", example("/invoices/{id}/pay", "post"))
+    assert paid.status_code == 200 and paid.json()["paid_at"] >= invoice["created_at"]
+    run = client.post("/billing/run", example("/billing/run", "post"))
+    assert run.status_code == 200 and run.json()["as_of"] >= invoice["created_at"]
+    canceled = client.post(f"/subscriptions/{subscription['id']}/cancel",
+                           example("/subscriptions/{id}/cancel", "post"))
+    assert canceled.status_code == 200 and canceled.json()["cancel_at_period_end"] is True
+    assert set(example("/subscriptions/{id}/change-plan", "post")) == {"plan_id", "prorate"}
+
+
+def test_the_readme_walkthrough_works_as_typed(api_key):
+    readme = open(f"{REPO_ROOT}/README.md").read()
+    block = readme.split("## API walkthrough", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    script = re.sub(r"^KEY=.*$", f"KEY={api_key}", block, count=1, flags=re.M)
+    script = re.sub(r"^API=.*$", f"API={BASE_URL}", script, count=1, flags=re.M)
+    assert script.count(api_key) == 1 and BASE_URL in script
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert '"cancellation_reason":"nonpayment"' in result.stdout
+    assert '"status":"paid"' in result.stdout and '"kind":"proration"' in result.stdout

@@ -17,7 +17,7 @@ enum CustomerRoutes {
 
         api.read("/customers") { call in
             var query = try call.query()
-            let email = query.string("email")
+            let email = query.string("email", maxLength: 254)
             let page = query.page()
             try query.finish()
             return .json(200, try CustomerService.list(email: email, page: page, on: call.database()))
