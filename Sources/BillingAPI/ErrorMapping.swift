@@ -31,7 +31,8 @@ enum ErrorMapping {
             logger.warning(
                 "constraint refused input",
                 metadata: ["sqlstate": "\(database.sqlState)", "constraint": "\(database.constraint ?? "")"])
-            return .validation(field: "body", "a value is out of the allowed range")
+            return .validation(
+                field: ConstraintField.field(of: database.constraint) ?? "body", "a value is out of the allowed range")
         default:
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             if let database = error as? PostgresError {

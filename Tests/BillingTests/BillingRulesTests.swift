@@ -75,3 +75,17 @@ private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
         #expect(start.lineAmount == 0)
     }
 }
+
+@Suite struct ConstraintFieldTests {
+    @Test(arguments: [
+        ("customers_balance_cents_check", "balance_cents"),
+        ("invoice_lines_amount_cents_check", "amount_cents"),
+        ("invoices_subtotal_cents_check", "subtotal_cents"),
+        ("plans_check", nil),
+        ("customers_email_key", nil),
+        ("other_thing_check", nil),
+    ] as [(String, String?)])
+    func namesTheFieldOfAColumnCheck(constraint: String, field: String?) {
+        #expect(ConstraintField.field(of: constraint) == field)
+    }
+}
