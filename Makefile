@@ -7,7 +7,7 @@ DATA := $(CURDIR)/.data
 SWIFT_BUILD := swift build -c release
 PYTHON := PYTHONPATH=$(DATA)/py python3
 
-.PHONY: run test build deps unit e2e stop reload format clean
+.PHONY: run test build deps unit e2e stop reload format lint clean
 
 deps:
 	@scripts/stack.sh deps
@@ -37,10 +37,15 @@ stop:
 reload:
 	@.build/release/billing reload --pid-file $(DATA)/billing.pid
 
-unit: deps
+# Unit tests, and the API and SQL tested in process against a throwaway PostgreSQL.
+unit: build
+	@dir=$$(mktemp -d $(DATA)/unit-XXXXXX); \
+	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
+	scripts/stack.sh db $$dir >/dev/null && \
+	DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" OWNER_DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
 	swift test -c release
 
-test: build unit e2e
+test: lint build unit e2e
 
 e2e: build
 	@dir=$$(mktemp -d $(DATA)/test-XXXXXX); \
@@ -53,6 +58,10 @@ e2e: build
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift
+
+# The code as `make format` leaves it: any difference fails the tests.
+lint:
+	swift format lint --strict --recursive Sources Tests Package.swift
 
 clean:
 	rm -rf .build

@@ -1,6 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `any P` spelled out wherever an existential is meant (Swift 7's default).
+let settings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
 let package = Package(
     name: "billing",
     platforms: [.macOS(.v14)],
@@ -22,19 +25,26 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(name: "CShim"),
-        .target(name: "Common", dependencies: ["CShim"]),
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "CShim"]),
-        .target(name: "Postgres", dependencies: ["CLibPQ", "Common"]),
-        .target(name: "HTTP", dependencies: ["Common"]),
-        .target(name: "Billing", dependencies: ["Common", "Postgres"]),
+        .target(name: "Common", dependencies: ["CShim", "CCrypto"], swiftSettings: settings),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "CShim", "Common"], swiftSettings: settings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "Common"], swiftSettings: settings),
+        .target(name: "HTTP", dependencies: ["Common"], swiftSettings: settings),
+        .target(name: "Billing", dependencies: ["Common", "Postgres"], swiftSettings: settings),
         .target(
             name: "BillingAPI",
-            dependencies: ["Common", "HTTP", "Billing", "Postgres", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Common", "HTTP", "Billing", "Postgres", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
         ),
         .target(
             name: "Pool",
-            dependencies: ["CShim", "FastCGI", "Common", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CShim", "FastCGI", "Common", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
         ),
         .executableTarget(
             name: "billing",
@@ -42,13 +52,21 @@ let package = Package(
                 "Pool", "BillingAPI", "Billing", "Postgres", "FastCGI", "HTTP", "Common",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: settings
         ),
-        .testTarget(name: "CommonTests", dependencies: ["Common"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Common"]),
-        .testTarget(name: "BillingTests", dependencies: ["Billing", "Common"]),
-        .testTarget(name: "PoolTests", dependencies: ["Pool"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Common"]),
+        .testTarget(name: "CommonTests", dependencies: ["Common"], swiftSettings: settings),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Common"], swiftSettings: settings),
+        .testTarget(name: "BillingTests", dependencies: ["Billing", "Common"], swiftSettings: settings),
+        .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: settings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Common"], swiftSettings: settings),
+        .testTarget(
+            name: "BillingAPITests",
+            dependencies: [
+                "BillingAPI", "Billing", "HTTP", "Postgres", "Common", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

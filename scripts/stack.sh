@@ -33,6 +33,7 @@ deps() {
     command -v nginx >/dev/null || missing+=(nginx-light)
     [ -f /usr/include/fcgiapp.h ] || missing+=(libfcgi-dev)
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    [ -f /usr/include/openssl/hmac.h ] || missing+=(libssl-dev)
     [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || missing+=(postgresql)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v curl >/dev/null || missing+=(curl)

@@ -57,9 +57,14 @@ public struct API: Sendable {
     /// A route that changes state: the body is decoded and validated first (400/415/422
     /// store nothing), then `perform` runs in one transaction together with the
     /// idempotency record, if the client sent an `Idempotency-Key`.
+    ///
+    /// `decode` reads every field and returns the input only if it could build it (nil when
+    /// a required field is missing or invalid, which the reader has recorded). Its input
+    /// reaches `perform` only after `finish()` found no problem, so a missed check is a 422,
+    /// never a crashed worker: no route unwraps a field by force.
     mutating func write<Input>(
         _ method: String, _ path: String, bodyOptional: Bool = false, transactional: Bool = true,
-        decode: @escaping @Sendable (inout FieldReader) throws -> Input,
+        decode: @escaping @Sendable (inout FieldReader) -> Input?,
         perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
     ) {
         add(method, path, authenticated: true) { call in
@@ -67,8 +72,9 @@ public struct API: Sendable {
             let empty = request.body.isEmpty
             guard request.hasJSONContentType || (bodyOptional && empty) else { throw Problem.unsupportedMediaType }
             var reader = try FieldReader(body: empty && bodyOptional ? Array("{}".utf8) : request.body)
-            let input = try decode(&reader)
+            let decoded = decode(&reader)
             try reader.finish()
+            guard let input = decoded else { throw Problem.validation(field: "body", "could not be read") }
             return transactional
                 ? try IdempotentWrite.run(call) { try perform(input, call) }
                 : try IdempotentWrite.runOutsideTransaction(call) { try perform(input, call) }

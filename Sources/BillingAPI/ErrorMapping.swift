@@ -6,7 +6,7 @@ import Postgres
 /// The one place where errors become problem+json. Client mistakes map to 4xx; only a
 /// bug maps to 500, and its details go to the log, never into the response.
 enum ErrorMapping {
-    static func problem(for error: Error, context: APIContext) -> Problem {
+    static func problem(for error: any Error, context: APIContext) -> Problem {
         let logger = context.logger
         if error is PostgresError { context.onDatabaseError?() }
         switch error {
@@ -21,7 +21,7 @@ enum ErrorMapping {
         case let database as PostgresError where database.isConnectionFailure:
             logger.warning("database unavailable", metadata: ["error": "\(database.detail)"])
             return .serviceUnavailable("the database is unavailable")
-        case let database as PostgresError where database.sqlState == "55000":
+        case let database as PostgresError where database.isObjectNotInPrerequisiteState:
             // A trigger guarding settled invoices refused a change.
             return .conflict("the object is in a state that does not allow this change", slug: "immutable")
         case let database as PostgresError where database.isRetryable:

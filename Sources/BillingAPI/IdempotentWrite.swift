@@ -97,14 +97,12 @@ enum IdempotentWrite {
         if let replay = try replayIfStored(request, apiKeyID: apiKeyID, key: key, requestHash: requestHash, db: db) {
             return replay
         }
-        try db.execute(unsafeSQL: "SAVEPOINT idempotent_request")
         var response: HTTPResponse
         do {
-            response = try perform()
+            response = try db.savepoint { try perform() }
         } catch let error where error is BillingError || error is Problem {
             // The request ran and failed on a business rule: that outcome is the answer to
             // every retry, so it is stored too, without the partial changes.
-            try db.execute(unsafeSQL: "ROLLBACK TO SAVEPOINT idempotent_request")
             response = ErrorMapping.problem(for: error, context: call.context).response(
                 requestID: request.requestID)
         }

@@ -73,13 +73,8 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
                 guard byte == UInt8(ascii: "-") else { return nil }
                 continue
             }
-            let nibble: UInt64
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = UInt64(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = UInt64(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = UInt64(byte - UInt8(ascii: "A") + 10)
-            default: return nil
-            }
+            guard let value = hexValue(byte) else { return nil }
+            let nibble = UInt64(value)
             if nibbles < 16 { high = high << 4 | nibble } else { low = low << 4 | nibble }
             nibbles += 1
         }
@@ -109,13 +104,6 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
             bytes.append(contentsOf: UnsafeBufferPointer(text))
         }
     }
-}
-
-/// The lowercase hexadecimal digit of a value below 16 (a computation, not a table: a
-/// static table costs a lazy-initialisation check on every access).
-@inlinable @inline(__always)
-public func hexDigit(_ nibble: UInt8) -> UInt8 {
-    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
 }
 
 /// An id that names what it identifies, so that a plan id can never be passed where a

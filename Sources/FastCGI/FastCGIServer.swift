@@ -1,5 +1,6 @@
 import CFastCGI
 import CShim
+import Common
 import Synchronization
 
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ import Synchronization
 /// `stop()` (safe to call from a signal handler) makes the worker stop accepting; its
 /// threads finish their requests and serve the connections nginx keeps open until nginx
 /// closes them (bounded), which is how a worker drains.
-public final class FastCGIServer: @unchecked Sendable {
+public final class FastCGIServer: Sendable {
     public let listenFD: Int32
     public let threadCount: Int
     public let maxBodyBytes: Int
@@ -68,32 +69,8 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Runs the threads until `stop()`, then returns once every request is finished and
     /// every kept connection closed (or given up on after `keptConnectionDrainMillis`).
     /// `makeHandler` is called on each thread with its index.
-    public func run(makeHandler: @escaping @Sendable (Int) -> FastCGIHandler) {
-        var threads: [pthread_t] = []
-        for index in 0..<threadCount {
-            let context = Unmanaged.passRetained(ThreadContext(server: self, index: index, makeHandler: makeHandler))
-            var thread = pthread_t()
-            let result = pthread_create(
-                &thread, nil,
-                { raw in
-                    let context = Unmanaged<ThreadContext>.fromOpaque(raw!).takeRetainedValue()
-                    context.server.serveLoop(handler: context.makeHandler(context.index))
-                    return nil
-                }, context.toOpaque())
-            if result == 0 { threads.append(thread) } else { context.release() }
-        }
-        for thread in threads { pthread_join(thread, nil) }
-    }
-
-    private final class ThreadContext {
-        let server: FastCGIServer
-        let index: Int
-        let makeHandler: @Sendable (Int) -> FastCGIHandler
-        init(server: FastCGIServer, index: Int, makeHandler: @escaping @Sendable (Int) -> FastCGIHandler) {
-            self.server = server
-            self.index = index
-            self.makeHandler = makeHandler
-        }
+    public func run(makeHandler: @escaping @Sendable (Int) -> any FastCGIHandler) {
+        runOnThreads(threadCount) { index in self.serveLoop(handler: makeHandler(index)) }
     }
 
     /// How long a stopping worker keeps serving connections that nginx keeps alive before
@@ -123,7 +100,7 @@ public final class FastCGIServer: @unchecked Sendable {
     ///
     /// A thread takes every request that is waiting (up to `batchLimit`) at once, which
     /// lets the handler send their database statements together (see `FastCGIHandler`).
-    private func serveLoop(handler: FastCGIHandler) {
+    private func serveLoop(handler: any FastCGIHandler) {
         var drainDeadline: Int64? = nil
         var tokens = [UnsafeMutableRawPointer?](repeating: nil, count: Self.batchLimit)
         var connections: [UnsafeMutablePointer<FCGX_Request>] = []

@@ -118,6 +118,21 @@ public final class Connection {
         }
     }
 
+    /// Runs `body` inside a savepoint of the open transaction: when it throws, its changes
+    /// alone are undone and the error rethrown, and the transaction goes on.
+    public func savepoint<T>(_ body: () throws -> T) throws -> T {
+        try execute(unsafeSQL: "SAVEPOINT nested")
+        do {
+            let value = try body()
+            try execute(unsafeSQL: "RELEASE SAVEPOINT nested")
+            return value
+        } catch {
+            // A broken connection cannot roll back; the transaction fails with the error anyway.
+            _ = try? execute(unsafeSQL: "ROLLBACK TO SAVEPOINT nested")
+            throw error
+        }
+    }
+
     func preparedName(for sql: String, paramCount: Int, handle: OpaquePointer) throws(PostgresError)
         -> String
     {

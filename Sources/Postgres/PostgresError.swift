@@ -8,6 +8,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case query
         /// Not a failure: the statement was recorded, not sent (`Connection.firstStatement(of:)`).
         case deferred
+        /// A row did not hold what the schema promises (`RowReader`): a bug, never the client's.
+        case decoding
     }
 
     public var kind: Kind
@@ -31,6 +33,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     public var isUniqueViolation: Bool { sqlState == "23505" }
     public var isCheckViolation: Bool { sqlState == "23514" }
+    /// A rule of the database refused a change in the row's state (the triggers that keep
+    /// settled invoices and events unchanged raise it).
+    public var isObjectNotInPrerequisiteState: Bool { sqlState == "55000" }
     /// Serialization failures and deadlocks: the transaction can simply be run again.
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
     /// The server is shutting down or the connection broke mid-statement.

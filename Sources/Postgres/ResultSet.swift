@@ -68,12 +68,20 @@ public struct Row {
             negative = true
             pointer += 1
         }
+        // Accumulated negatively, whose range is one larger (Int64.min reads); a value out of
+        // range or a byte that is no digit is nil, never a trap.
         var value: Int64 = 0
         while pointer.pointee != 0 {
-            value = value * 10 + Int64(pointer.pointee - CChar(UInt8(ascii: "0")))
+            let digit = Int64(pointer.pointee) - Int64(UInt8(ascii: "0"))
+            guard (0...9).contains(digit) else { return nil }
+            let (times10, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (next, underflowed) = times10.subtractingReportingOverflow(digit)
+            guard !overflowed, !underflowed else { return nil }
+            value = next
             pointer += 1
         }
-        return negative ? -value : value
+        if negative { return value }
+        return value == .min ? nil : -value
     }
 
     public func int(_ column: Int) -> Int? { int64(column).map { Int($0) } }
@@ -99,12 +107,5 @@ public struct Row {
     @inlinable
     public func id<Entity>(_ column: Int, as: Entity.Type = Entity.self) -> ID<Entity>? {
         uuid(column).map { ID($0) }
-    }
-
-    /// A column that must not be NULL by schema; a NULL here is a programming error.
-    @inlinable
-    public func required<T>(_ value: T?, column: Int) -> T {
-        guard let value else { preconditionFailure("column \(column) is unexpectedly NULL") }
-        return value
     }
 }

@@ -44,7 +44,7 @@ struct RunDue: ParsableCommand {
         let config = BillingConfig.fromEnvironment(processEnvironment())
         let batchSize = self.batchSize
         let runAsOf = asOf
-        let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, Error> in
+        let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, any Error> in
             Result {
                 try BillingRun.run(
                     asOf: runAsOf, now: now, config: config, batchSize: batchSize, on: Connection(conninfo: conninfo))
@@ -66,12 +66,6 @@ struct RunDue: ParsableCommand {
     }
 }
 
-/// One thread's work, for `inParallel` (a non-generic box, as pthread needs).
-private final class ThreadWork: @unchecked Sendable {
-    let work: () -> Void
-    init(_ work: @escaping () -> Void) { self.work = work }
-}
-
 /// Collects the results of `inParallel`'s threads: each thread writes only its own
 /// element of a fixed buffer, so no two threads touch the same memory.
 private final class Results<T>: @unchecked Sendable {
@@ -91,23 +85,6 @@ private final class Results<T>: @unchecked Sendable {
 /// Runs `body` on `count` threads at once and returns their results in order.
 func inParallel<T>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
     let results = Results<T>(count: count)
-    var threads: [pthread_t] = []
-    for index in 0..<count {
-        let work = ThreadWork { results.values[index] = body(index) }
-        var thread = pthread_t()
-        let started = pthread_create(
-            &thread, nil,
-            { raw in
-                Unmanaged<ThreadWork>.fromOpaque(raw!).takeRetainedValue().work()
-                return nil
-            }, Unmanaged.passRetained(work).toOpaque())
-        if started == 0 {
-            threads.append(thread)
-        } else {
-            Unmanaged.passUnretained(work).release()
-            work.work()
-        }
-    }
-    for thread in threads { pthread_join(thread, nil) }
+    runOnThreads(count) { index in results.values[index] = body(index) }
     return (0..<count).map { results.values[$0]! }
 }

@@ -19,7 +19,48 @@ private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
         #expect(totals.amountDue == due)
         #expect(totals.balanceApplied == applied)
         #expect(totals.newBalance == newBalance)
-        #expect(totals.amountDue == totals.subtotal + totals.balanceApplied)
+    }
+
+    /// Generated subtotals and balances: nothing negative is ever charged, an invoice that is
+    /// charged takes the whole balance with it, and no invoice leaves more debt than it found.
+    @Test func generatedTotalsChargeNothingNegativeAndCarryOnlyWhatIsLeft() {
+        var generator = SplitMix64(seed: 11)
+        for _ in 0..<10_000 {
+            let subtotal = Int64(generator.next() % 200_000_000_000_001) - 100_000_000_000_000
+            let balance = Int64(generator.next() % 2_000_000_000_000_001) - 1_000_000_000_000_000
+            let totals = InvoiceTotals(subtotal: subtotal, balance: balance)
+            #expect(totals.amountDue >= 0)
+            #expect(totals.amountDue == 0 || totals.newBalance == 0)
+            #expect(totals.newBalance <= max(balance, 0))
+            #expect(totals.amountDue + totals.newBalance == subtotal + balance, "nothing is lost or made")
+        }
+    }
+}
+
+@Suite struct PricingTests {
+    private let start = Timestamp(epochSeconds: 1_769_904_000)
+    private let end = Timestamp(epochSeconds: 1_772_582_400)
+
+    @Test func linesAreDescribedOnceForEveryInvoice() {
+        let line = Pricing.periodLine(
+            planName: "Pro", interval: BillingInterval(unit: .month, count: 3), amount: 2500, start: start, end: end)
+        #expect(line.description == "Pro (every 3 months)" && line.kind == .subscription && line.amount == 2500)
+        #expect(Pricing.trialLine(planName: "Pro", start: start, end: end).amount == 0)
+        #expect(Pricing.unusedTimeLine(planName: "Pro", credit: 700, from: start, to: end).amount == -700)
+    }
+
+    @Test func totalsRefuseLimitsWithTheFieldNamed() throws {
+        let big = Pricing.periodLine(
+            planName: "P", interval: BillingInterval(unit: .month, count: 1), amount: Pricing.lineLimit + 1,
+            start: start, end: end)
+        #expect(throws: BillingError.invalid(field: "amount_cents", message: "an invoice line would pass ±10^12")) {
+            try Pricing.totals(of: [big], balance: 0)
+        }
+        var full = big
+        full.amount = Pricing.lineLimit
+        let many = [PricedLine](repeating: full, count: 101)
+        #expect(throws: BillingError.self) { try Pricing.totals(of: many, balance: 0) }
+        #expect(try Pricing.totals(of: [full, full], balance: -500).amountDue == 2 * Pricing.lineLimit - 500)
     }
 }
 
@@ -77,14 +118,15 @@ private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
 }
 
 @Suite struct ConstraintFieldTests {
-    @Test(arguments: [
-        ("customers_balance_cents_check", "balance_cents"),
-        ("invoice_lines_amount_cents_check", "amount_cents"),
-        ("invoices_subtotal_cents_check", "subtotal_cents"),
-        ("plans_check", nil),
-        ("customers_email_key", nil),
-        ("other_thing_check", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("customers_balance_cents_check", "balance_cents"),
+            ("invoice_lines_amount_cents_check", "amount_cents"),
+            ("invoices_subtotal_cents_check", "subtotal_cents"),
+            ("plans_check", nil),
+            ("customers_email_key", nil),
+            ("other_thing_check", nil),
+        ] as [(String, String?)])
     func namesTheFieldOfAColumnCheck(constraint: String, field: String?) {
         #expect(ConstraintField.field(of: constraint) == field)
     }

@@ -6,7 +6,7 @@ public struct PlanChange: Equatable, Sendable {
     public var periodStart: Timestamp
     public var periodEnd: Timestamp
     /// The lines of the change's invoice; empty when nothing is invoiced.
-    var lines: [InvoiceWriter.Line]
+    public var lines: [PricedLine]
 
     public var lineAmounts: [Int64] { lines.map(\.amount) }
     public var lineKinds: [InvoiceLine.Kind] { lines.map(\.kind) }
@@ -40,21 +40,15 @@ public struct PlanChange: Equatable, Sendable {
         let charge = Proration.share(
             of: newAmount, remaining: periodEnd.epochSeconds - now.epochSeconds,
             of: periodEnd.epochSeconds - periodStart.epochSeconds)
-        let creditLine = InvoiceWriter.Line(
-            kind: .proration, description: "Unused time on \(oldName)", amount: -unusedCredit, start: now,
-            end: periodEnd)
+        let creditLine = Pricing.unusedTimeLine(planName: oldName, credit: unusedCredit, from: now, to: periodEnd)
         if oldInterval == newInterval {
             self.anchor = anchor
             self.periodStart = periodStart
             self.periodEnd = periodEnd
             lines =
                 prorate
-                ? [
-                    creditLine,
-                    .init(
-                        kind: .proration, description: "Remaining time on \(newName)", amount: charge, start: now,
-                        end: periodEnd),
-                ] : []
+                ? [creditLine, Pricing.remainingTimeLine(planName: newName, charge: charge, from: now, to: periodEnd)]
+                : []
         } else {
             let period = BillingSchedule(anchor: now, interval: newInterval).period(0)
             self.anchor = now
@@ -62,15 +56,10 @@ public struct PlanChange: Equatable, Sendable {
             self.periodEnd = period.end
             lines =
                 [
-                    .init(
-                        kind: .subscription, description: Plan.lineDescription(newName, newInterval), amount: newAmount,
-                        start: period.start, end: period.end)
+                    Pricing.periodLine(
+                        planName: newName, interval: newInterval, amount: newAmount, start: period.start,
+                        end: period.end)
                 ] + (prorate ? [creditLine] : [])
         }
-    }
-
-    public static func == (lhs: PlanChange, rhs: PlanChange) -> Bool {
-        lhs.anchor == rhs.anchor && lhs.periodStart == rhs.periodStart && lhs.periodEnd == rhs.periodEnd
-            && lhs.lineAmounts == rhs.lineAmounts && lhs.lineKinds == rhs.lineKinds
     }
 }

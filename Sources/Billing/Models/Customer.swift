@@ -14,14 +14,15 @@ public struct Customer: Equatable, Sendable {
 
     static let columns = "id, email, name, metadata, currency, balance_cents, created_at"
 
-    init(row: Row) {
-        id = row.required(row.id(0), column: 0)
-        email = row.required(row.string(1), column: 1)
-        name = row.required(row.string(2), column: 2)
-        metadata = Self.decodeMetadata(row.string(3) ?? "{}")
-        currency = row.string(4)
-        balanceCents = row.required(row.int64(5), column: 5)
-        createdAt = row.required(row.timestamp(6), column: 6)
+    init(row: Row) throws {
+        var r = RowReader(row)
+        id = try r.id()
+        email = try r.string()
+        name = try r.string()
+        metadata = Self.decodeMetadata(try r.string())
+        currency = r.optionalString()
+        balanceCents = try r.int64()
+        createdAt = try r.timestamp()
     }
 
     static func decodeMetadata(_ text: String) -> [JSONMember] {

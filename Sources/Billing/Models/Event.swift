@@ -26,11 +26,12 @@ public struct Event: Sendable {
 
     static let columns = "id, type, created_at, data"
 
-    init(row: Row) {
-        id = row.required(row.id(0), column: 0)
-        type = row.required(row.string(1), column: 1)
-        createdAt = row.required(row.timestamp(2), column: 2)
-        data = row.required(row.string(3), column: 3)
+    init(row: Row) throws {
+        var r = RowReader(row)
+        id = try r.id()
+        type = try r.string()
+        createdAt = try r.timestamp()
+        data = try r.string()
     }
 }
 

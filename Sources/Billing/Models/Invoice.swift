@@ -11,7 +11,7 @@ public struct Invoice: Equatable, Sendable {
     public var number: String
     public var customerID: ID<Customer>
     public var subscriptionID: ID<Subscription>
-    public var billingReason: String
+    public var billingReason: BillingReason
     public var status: Status
     public var currency: String
     public var subtotalCents: Int64
@@ -29,31 +29,35 @@ public struct Invoice: Equatable, Sendable {
         id, number, customer_id, subscription_id, billing_reason, status, currency, subtotal_cents, \
         balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at, voided_at
         """
-    static let columnCount = columns.split(separator: ",").count
+    init(row: Row, lines: [InvoiceLine] = []) throws {
+        var r = RowReader(row)
+        try self.init(&r, lines: lines)
+    }
 
-    init(row: Row, lines: [InvoiceLine] = []) {
-        id = row.required(row.id(0), column: 0)
-        number = row.required(row.string(1), column: 1)
-        customerID = row.required(row.id(2), column: 2)
-        subscriptionID = row.required(row.id(3), column: 3)
-        billingReason = row.required(row.string(4), column: 4)
-        status = row.required(row.string(5).flatMap(Status.init(rawValue:)), column: 5)
-        currency = row.required(row.string(6), column: 6)
-        subtotalCents = row.required(row.int64(7), column: 7)
-        balanceAppliedCents = row.required(row.int64(8), column: 8)
-        amountCents = row.required(row.int64(9), column: 9)
-        periodStart = row.required(row.timestamp(10), column: 10)
-        periodEnd = row.required(row.timestamp(11), column: 11)
-        dueAt = row.required(row.timestamp(12), column: 12)
-        createdAt = row.required(row.timestamp(13), column: 13)
-        paidAt = row.timestamp(14)
-        voidedAt = row.timestamp(15)
+    /// Reads the columns at the reader's cursor, leaving it after them (a join reads on).
+    init(_ r: inout RowReader, lines: [InvoiceLine] = []) throws {
+        id = try r.id()
+        number = try r.string()
+        customerID = try r.id()
+        subscriptionID = try r.id()
+        billingReason = try r.value()
+        status = try r.value()
+        currency = try r.string()
+        subtotalCents = try r.int64()
+        balanceAppliedCents = try r.int64()
+        amountCents = try r.int64()
+        periodStart = try r.timestamp()
+        periodEnd = try r.timestamp()
+        dueAt = try r.timestamp()
+        createdAt = try r.timestamp()
+        paidAt = r.optionalTimestamp()
+        voidedAt = r.optionalTimestamp()
         self.lines = lines
     }
 
     init(
         id: ID<Invoice>, number: String, customerID: ID<Customer>, subscriptionID: ID<Subscription>,
-        billingReason: String, status: Status, currency: String, totals: InvoiceTotals, periodStart: Timestamp,
+        billingReason: BillingReason, status: Status, currency: String, totals: InvoiceTotals, periodStart: Timestamp,
         periodEnd: Timestamp, dueAt: Timestamp, createdAt: Timestamp, paidAt: Timestamp?, lines: [InvoiceLine]
     ) {
         self.id = id
@@ -100,14 +104,20 @@ public struct InvoiceLine: Equatable, Sendable {
     /// The same columns of the joined table `child`.
     static let columnsOfChild = columns.split(separator: ", ").map { "child.\($0)" }.joined(separator: ", ")
 
-    init(row: Row) {
-        id = row.required(row.id(0), column: 0)
-        invoiceID = row.required(row.id(1), column: 1)
-        kind = row.required(row.string(2).flatMap(Kind.init(rawValue:)), column: 2)
-        description = row.required(row.string(3), column: 3)
-        amountCents = row.required(row.int64(4), column: 4)
-        periodStart = row.required(row.timestamp(5), column: 5)
-        periodEnd = row.required(row.timestamp(6), column: 6)
+    init(row: Row) throws {
+        var r = RowReader(row)
+        try self.init(&r)
+    }
+
+    /// Reads the columns at the reader's cursor, leaving it after them.
+    init(_ r: inout RowReader) throws {
+        id = try r.id()
+        invoiceID = try r.id()
+        kind = try r.value()
+        description = try r.string()
+        amountCents = try r.int64()
+        periodStart = try r.timestamp()
+        periodEnd = try r.timestamp()
     }
 
     init(
@@ -131,7 +141,7 @@ extension Invoice: JSONWritable {
         json.field("number", number)
         json.field("customer_id", customerID)
         json.field("subscription_id", subscriptionID)
-        json.field("billing_reason", billingReason)
+        json.field("billing_reason", billingReason.rawValue)
         json.field("status", status.rawValue)
         json.field("currency", currency)
         json.field("subtotal_cents", subtotalCents)

@@ -17,26 +17,17 @@ public struct Plan: Equatable, Sendable {
     static let columns =
         "id, code, name, amount_cents, currency, interval, interval_count, trial_days, is_active, created_at"
 
-    init(row: Row) {
-        id = row.required(row.id(0), column: 0)
-        code = row.required(row.string(1), column: 1)
-        name = row.required(row.string(2), column: 2)
-        amountCents = row.required(row.int64(3), column: 3)
-        currency = row.required(row.string(4), column: 4)
-        interval = BillingInterval(
-            unit: row.required(row.string(5).flatMap(BillingInterval.Unit.init(rawValue:)), column: 5),
-            count: row.required(row.int(6), column: 6))
-        trialDays = row.required(row.int(7), column: 7)
-        isActive = row.required(row.bool(8), column: 8)
-        createdAt = row.required(row.timestamp(9), column: 9)
-    }
-}
-
-extension Plan {
-    /// The description of a line that charges a plan's period, written once for every
-    /// invoice that does.
-    static func lineDescription(_ name: String, _ interval: BillingInterval) -> String {
-        "\(name) (every \(interval.phrase))"
+    init(row: Row) throws {
+        var r = RowReader(row)
+        id = try r.id()
+        code = try r.string()
+        name = try r.string()
+        amountCents = try r.int64()
+        currency = try r.string()
+        interval = BillingInterval(unit: try r.value(), count: try r.int())
+        trialDays = try r.int()
+        isActive = try r.bool()
+        createdAt = try r.timestamp()
     }
 }
 

@@ -31,23 +31,28 @@ public struct Subscription: Equatable, Sendable {
 
     /// The same columns qualified with the alias `s`, for joins.
     static let qualifiedColumns = qualified(columns, with: "s")
-    static let columnCount = 14
 
-    init(row: Row) {
-        id = row.required(row.id(0), column: 0)
-        customerID = row.required(row.id(1), column: 1)
-        planID = row.required(row.id(2), column: 2)
-        status = row.required(row.string(3).flatMap(Status.init(rawValue:)), column: 3)
-        startAt = row.required(row.timestamp(4), column: 4)
-        billingCycleAnchor = row.required(row.timestamp(5), column: 5)
-        currentPeriodStart = row.required(row.timestamp(6), column: 6)
-        currentPeriodEnd = row.required(row.timestamp(7), column: 7)
-        trialEnd = row.timestamp(8)
-        cancelAtPeriodEnd = row.required(row.bool(9), column: 9)
-        canceledAt = row.timestamp(10)
-        endedAt = row.timestamp(11)
-        cancellationReason = row.string(12)
-        createdAt = row.required(row.timestamp(13), column: 13)
+    init(row: Row) throws {
+        var r = RowReader(row)
+        try self.init(&r)
+    }
+
+    /// Reads the columns at the reader's cursor, leaving it after them (a join reads on).
+    init(_ r: inout RowReader) throws {
+        id = try r.id()
+        customerID = try r.id()
+        planID = try r.id()
+        status = try r.value()
+        startAt = try r.timestamp()
+        billingCycleAnchor = try r.timestamp()
+        currentPeriodStart = try r.timestamp()
+        currentPeriodEnd = try r.timestamp()
+        trialEnd = r.optionalTimestamp()
+        cancelAtPeriodEnd = try r.bool()
+        canceledAt = r.optionalTimestamp()
+        endedAt = r.optionalTimestamp()
+        cancellationReason = r.optionalString()
+        createdAt = try r.timestamp()
     }
 }
 

@@ -110,8 +110,11 @@ public enum BillingRun {
             """
         ).rows.map(SubscriptionService.Due.init(row:))
         guard !due.isEmpty else { return 0 }
+        var events = EventLog.Pending()
         let tally = try SubscriptionService.renew(
-            due, asOf: asOf, budget: SubscriptionService.invoicesPerTransaction, now: now, config: config, on: db)
+            due, asOf: asOf, budget: SubscriptionService.invoicesPerTransaction, events: &events, now: now,
+            config: config, on: db)
+        try events.append(at: now, on: db)
         summary.invoicesCreated += tally.invoicesCreated
         summary.subscriptionsRenewed += tally.subscriptionsRenewed
         summary.trialsEnded += tally.trialsEnded
@@ -137,8 +140,9 @@ public enum BillingRun {
         var pastDue: [Subscription] = []
         var canceled: [Subscription] = []
         for row in rows {
-            let subscription = Subscription(row: row)
-            let oldestDue = row.required(row.timestamp(Subscription.columnCount), column: Subscription.columnCount)
+            var r = RowReader(row)
+            let subscription = try Subscription(&r)
+            let oldestDue = try r.timestamp()
             switch Dunning.decide(
                 status: subscription.status, oldestDue: oldestDue, asOf: asOf, graceDays: config.dunningGraceDays)
             {
@@ -147,10 +151,12 @@ public enum BillingRun {
             case .none: break
             }
         }
-        try SubscriptionService.markPastDue(pastDue.map(\.id), now: now, on: db)
+        var events = EventLog.Pending()
+        try SubscriptionService.markPastDue(pastDue.map(\.id), events: &events, now: now, on: db)
         // Their overdue invoices become uncollectible in the run's next step, a bounded
         // number per transaction however many a subscription left open.
-        try SubscriptionService.cancelForNonpayment(canceled.map(\.id), at: asOf, now: now, on: db)
+        try SubscriptionService.cancelForNonpayment(canceled.map(\.id), at: asOf, events: &events, now: now, on: db)
+        try events.append(at: now, on: db)
         summary.markedPastDue += pastDue.count
         summary.subscriptionsCanceled += canceled.count
         return pastDue.count + canceled.count

@@ -39,7 +39,7 @@ public enum CustomerService {
                 RETURNING \(unsafeSQL: Customer.columns)
                 """)
         }
-        let customer = Customer(row: result[0])
+        let customer = try Customer(row: result[0])
         try EventLog.append(.customerCreated, customer, at: now, on: db)
         return customer
     }
@@ -47,14 +47,14 @@ public enum CustomerService {
     public static func get(_ id: ID<Customer>, on db: Connection) throws -> Customer {
         let result = try db.query("SELECT \(unsafeSQL: Customer.columns) FROM customers WHERE id = \(id)")
         guard let row = result.first else { throw BillingError.notFound("no such customer") }
-        return Customer(row: row)
+        return try Customer(row: row)
     }
 
     /// Reads and locks the customer row until the transaction ends.
     static func lock(_ id: ID<Customer>, on db: Connection) throws -> Customer {
         let result = try db.query("SELECT \(unsafeSQL: Customer.columns) FROM customers WHERE id = \(id) FOR UPDATE")
         guard let row = result.first else { throw BillingError.notFound("no such customer") }
-        return Customer(row: row)
+        return try Customer(row: row)
     }
 
     public static func list(email: String?, page: PageRequest, on db: Connection) throws -> Page<Customer> {
@@ -85,21 +85,23 @@ public enum CustomerService {
                 WHERE id = \(id) RETURNING \(unsafeSQL: Customer.columns)
                 """)
         }
-        customer = Customer(row: result[0])
+        customer = try Customer(row: result[0])
         try EventLog.append(.customerUpdated, customer, at: now, on: db)
         return customer
     }
 
     /// Records the customer's currency and balance after billing, with its event.
     static func setCurrencyAndBalance(
-        _ id: ID<Customer>, currency: String, balance: Int64, now: Timestamp, on db: Connection
+        _ id: ID<Customer>, currency: String, balance: Int64, events: inout EventLog.Pending, now: Timestamp,
+        on db: Connection
     ) throws {
+        try Customer.checkBalance(balance)
         let updated = try db.query(
             """
             UPDATE customers SET currency = \(currency), balance_cents = \(balance), updated_at = \(now) \
             WHERE id = \(id) RETURNING \(unsafeSQL: Customer.columns)
             """)
-        try EventLog.append(.customerUpdated, Customer(row: updated[0]), at: now, on: db)
+        events.add(.customerUpdated, try Customer(row: updated[0]))
     }
 
     /// Locks the customers (in id order, so that concurrent runs cannot deadlock) and
@@ -109,13 +111,16 @@ public enum CustomerService {
         let rows = try db.query(
             "SELECT id, balance_cents FROM customers WHERE id = ANY(\(SQLArray(ids))::uuid[]) ORDER BY id FOR UPDATE")
         for row in rows.rows {
-            balances[row.required(row.id(0), column: 0)] = row.required(row.int64(1), column: 1)
+            var r = RowReader(row)
+            balances[try r.id()] = try r.int64()
         }
         return balances
     }
 
     /// Stores changed balances, with a `customer.updated` event each.
-    static func saveBalances(_ balances: [ID<Customer>: Int64], now: Timestamp, on db: Connection) throws {
+    static func saveBalances(
+        _ balances: [ID<Customer>: Int64], events: inout EventLog.Pending, now: Timestamp, on db: Connection
+    ) throws {
         guard !balances.isEmpty else { return }
         for balance in balances.values { try Customer.checkBalance(balance) }
         let entries = Array(balances)
@@ -125,7 +130,7 @@ public enum CustomerService {
             FROM unnest(\(SQLArray(entries) { $0.key })::uuid[], \(SQLArray(entries) { $0.value })::bigint[]) \
             AS v(id, balance) WHERE c.id = v.id RETURNING \(unsafeSQL: qualified(Customer.columns, with: "c"))
             """)
-        try EventLog.append(updated.rows.map { (Event.Kind.customerUpdated, Customer(row: $0)) }, at: now, on: db)
+        events.add(.customerUpdated, each: try updated.rows.map(Customer.init(row:)))
     }
 
     private static func isEmptyString(_ value: JSONValue) -> Bool { value == .string("") }

@@ -51,11 +51,13 @@ extension InvoiceService {
         }
         try db.query(update)
         let invoice = try get(id, on: db)
-        try EventLog.append(event, invoice, at: now, on: db)
+        var events = EventLog.Pending()
+        events.add(event, invoice)
         // Nothing left to pay: a past_due subscription is active again.
         if event != .invoiceMarkedUncollectible {
-            try SubscriptionService.reactivateIfSettled(subscriptionID, now: now, on: db)
+            try SubscriptionService.reactivateIfSettled(subscriptionID, events: &events, now: now, on: db)
         }
+        try events.append(at: now, on: db)
         return invoice
     }
 
@@ -80,8 +82,10 @@ extension InvoiceService {
             UPDATE invoices i SET status = 'uncollectible', marked_uncollectible_at = due.ended_at FROM due \
             WHERE i.id = due.id RETURNING \(unsafeSQL: qualified(Invoice.columns, with: "i"))
             """)
-        let invoices = try withLines(rows.rows.map { Invoice(row: $0) }, on: db)
-        try EventLog.append(invoices.map { (Event.Kind.invoiceMarkedUncollectible, $0) }, at: now, on: db)
+        let invoices = try withLines(rows.rows.map { try Invoice(row: $0) }, on: db)
+        var events = EventLog.Pending()
+        events.add(.invoiceMarkedUncollectible, each: invoices)
+        try events.append(at: now, on: db)
         return invoices.count
     }
 }

@@ -8,7 +8,7 @@ public enum InvoiceService {
         let rows = try db.query(
             lines.joined(to: "SELECT \(unsafeSQL: Invoice.columns), seq FROM invoices WHERE id = \(id)")
         ).rows
-        guard let invoice = folding(rows).first else { throw BillingError.notFound("no such invoice") }
+        guard let invoice = try folding(rows).first else { throw BillingError.notFound("no such invoice") }
         return invoice
     }
 
@@ -31,17 +31,18 @@ public enum InvoiceService {
     /// Folds rows of `page.*, child.*` — an invoice's columns, its `seq`, then one line's
     /// columns (all NULL for an invoice without lines), each invoice's rows together — into
     /// invoices. A new `seq` (an integer, cheaper to read than the id) starts a new invoice.
-    static func folding(_ rows: [Row]) -> [Invoice] {
+    static func folding(_ rows: [Row]) throws -> [Invoice] {
         var invoices: [Invoice] = []
         var currentSeq: Int64? = nil
         for row in rows {
-            let seq = row.int64(Invoice.columnCount)
+            var r = RowReader(row)
+            let invoice = try Invoice(&r)
+            let seq = try r.int64()
             if seq != currentSeq {
-                invoices.append(Invoice(row: row))
+                invoices.append(invoice)
                 currentSeq = seq
             }
-            let line = row.dropping(Invoice.columnCount + 1)
-            if !line.isNull(0) { invoices[invoices.count - 1].lines.append(InvoiceLine(row: line)) }
+            if !row.isNull(r.column) { invoices[invoices.count - 1].lines.append(try InvoiceLine(&r)) }
         }
         return invoices
     }

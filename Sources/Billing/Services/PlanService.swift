@@ -41,7 +41,7 @@ public enum PlanService {
                 \(input.trialDays), true, \(now)) RETURNING \(unsafeSQL: Plan.columns)
                 """)
         }
-        let plan = Plan(row: result[0])
+        let plan = try Plan(row: result[0])
         try EventLog.append(.planCreated, plan, at: now, on: db)
         return plan
     }
@@ -49,7 +49,7 @@ public enum PlanService {
     public static func get(_ id: ID<Plan>, on db: Connection) throws -> Plan {
         let result = try db.query("SELECT \(unsafeSQL: Plan.columns) FROM plans WHERE id = \(id)")
         guard let row = result.first else { throw BillingError.notFound("no such plan") }
-        return Plan(row: row)
+        return try Plan(row: row)
     }
 
     public static func list(isActive: Bool?, page: PageRequest, on db: Connection) throws -> Page<Plan> {
@@ -65,7 +65,7 @@ public enum PlanService {
             WHERE id = \(id) RETURNING \(unsafeSQL: Plan.columns)
             """)
         guard let row = result.first else { throw BillingError.notFound("no such plan") }
-        let plan = Plan(row: row)
+        let plan = try Plan(row: row)
         try EventLog.append(.planUpdated, plan, at: now, on: db)
         return plan
     }

@@ -27,7 +27,7 @@ extension SubscriptionService {
         let result = try db.query(
             "SELECT \(unsafeSQL: Subscription.columns) FROM subscriptions WHERE id = \(id) FOR UPDATE")
         guard let row = result.first else { throw BillingError.notFound("no such subscription") }
-        return Subscription(row: row)
+        return try Subscription(row: row)
     }
 
     /// What was billed for the rest of the current period and will not be used after
@@ -44,10 +44,9 @@ extension SubscriptionService {
             WHERE i.subscription_id = \(subscription.id) AND i.status <> 'void' AND l.kind <> 'trial' \
             AND l.period_end = \(subscription.currentPeriodEnd) AND l.period_start >= \(subscription.currentPeriodStart)
             """)
-        let lines = rows.rows.map {
-            Proration.BilledLine(
-                amount: $0.required($0.int64(0), column: 0), start: $0.required($0.timestamp(1), column: 1),
-                end: $0.required($0.timestamp(2), column: 2))
+        let lines = try rows.rows.map { row in
+            var r = RowReader(row)
+            return Proration.BilledLine(amount: try r.int64(), start: try r.timestamp(), end: try r.timestamp())
         }
         guard let unused = Proration.unused(of: lines, at: now) else {
             throw BillingError.invalid(field: "balance_cents", message: "the credit is out of range")
@@ -61,50 +60,54 @@ extension SubscriptionService {
         _ id: ID<Subscription>, atPeriodEnd: Bool, prorate: Bool, now: Timestamp, config: BillingConfig,
         on db: Connection
     ) throws -> Subscription {
-        let subscription = try lockUpToDate(id, now: now, config: config, on: db)
+        var events = EventLog.Pending()
+        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
         guard subscription.status != .canceled else {
             throw BillingError.conflict("the subscription is already canceled", slug: "subscription-ended")
         }
-        if atPeriodEnd {
+        guard !atPeriodEnd else {
             guard !prorate else {
                 throw BillingError.invalid(field: "prorate", message: "applies only when canceling now")
             }
-            let updated = try update(
+            return try update(
                 """
                 UPDATE subscriptions SET cancel_at_period_end = true, canceled_at = \(now), \
                 cancellation_reason = 'requested', updated_at = \(now) WHERE id = \(id) \
                 RETURNING \(unsafeSQL: Subscription.columns)
-                """, event: .subscriptionUpdated, now: now, on: db)
-            return updated
+                """, event: .subscriptionUpdated, events: &events, now: now, on: db)
         }
-        if prorate {
-            let credit = try unusedBilled(subscription, at: now, on: db)
-            if credit > 0 {
-                var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
-                balances[subscription.customerID, default: 0] -= credit
-                try CustomerService.saveBalances(balances, now: now, on: db)
-            }
-        }
-        return try update(
+        let canceled = try update(
             """
             UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), ended_at = \(now), \
             cancel_at_period_end = false, cancellation_reason = 'requested', updated_at = \(now) \
             WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionCanceled, now: now, on: db)
+            """, event: .subscriptionCanceled, events: &events, now: now, on: db, appending: false)
+        let credit = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
+        if credit > 0 {
+            var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
+            balances[subscription.customerID, default: 0] -= credit
+            try CustomerService.saveBalances(balances, events: &events, now: now, on: db)
+        }
+        try events.append(at: now, on: db)
+        return canceled
     }
 
     /// Withdraws a cancellation at period end.
     public static func resume(_ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection)
         throws -> Subscription
     {
-        let subscription = try lockUpToDate(id, now: now, config: config, on: db)
+        var events = EventLog.Pending()
+        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
         guard subscription.status != .canceled else { throw ended }
-        guard subscription.cancelAtPeriodEnd else { return subscription }
+        guard subscription.cancelAtPeriodEnd else {
+            try events.append(at: now, on: db)
+            return subscription
+        }
         return try update(
             """
             UPDATE subscriptions SET cancel_at_period_end = false, canceled_at = NULL, cancellation_reason = NULL, \
             updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, now: now, on: db)
+            """, event: .subscriptionUpdated, events: &events, now: now, on: db)
     }
 
     /// Moves the subscription to another plan now. Same interval: the period stays and,
@@ -115,7 +118,8 @@ extension SubscriptionService {
         _ id: ID<Subscription>, to planID: ID<Plan>, prorate: Bool, now: Timestamp, config: BillingConfig,
         on db: Connection
     ) throws -> Changed {
-        let subscription = try lockUpToDate(id, now: now, config: config, on: db)
+        var events = EventLog.Pending()
+        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
         guard subscription.status != .canceled else { throw ended }
         let newPlan = try PlanService.get(planID, on: db)
         guard newPlan.id != subscription.planID else {
@@ -129,9 +133,17 @@ extension SubscriptionService {
                 message: "the subscription is billed in \(oldPlan.currency); this plan is in \(newPlan.currency)")
         }
 
+        // What was billed is read before the subscription moves to its new period.
         let unused = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
         let change = PlanChange(
             from: oldPlan, unusedCredit: unused, to: newPlan, prorate: prorate, now: now, subscription: subscription)
+        // The change, then the invoice it makes, then the balance that invoice moves.
+        let updated = try update(
+            """
+            UPDATE subscriptions SET plan_id = \(newPlan.id), billing_cycle_anchor = \(change.anchor), \
+            current_period_start = \(change.periodStart), current_period_end = \(change.periodEnd), \
+            updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
+            """, event: .subscriptionUpdated, events: &events, now: now, on: db, appending: false)
         var invoice: Invoice?
         if !change.lines.isEmpty {
             var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
@@ -139,26 +151,26 @@ extension SubscriptionService {
             invoice = try InvoiceWriter.write(
                 [
                     .init(
-                        subscriptionID: id, customerID: subscription.customerID, reason: "subscription_update",
+                        subscriptionID: id, customerID: subscription.customerID, reason: .subscriptionUpdate,
                         currency: newPlan.currency, periodStart: now, periodEnd: change.periodEnd, lines: change.lines)
-                ], balances: &balances, now: now, config: config, on: db
+                ], balances: &balances, events: &events, now: now, config: config, on: db
             ).first
-            try CustomerService.saveBalances(balances.filter { before[$0.key] != $0.value }, now: now, on: db)
+            try CustomerService.saveBalances(
+                balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
         }
-        let updated = try update(
-            """
-            UPDATE subscriptions SET plan_id = \(newPlan.id), billing_cycle_anchor = \(change.anchor), \
-            current_period_start = \(change.periodStart), current_period_end = \(change.periodEnd), \
-            updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, now: now, on: db)
+        try events.append(at: now, on: db)
         return Changed(subscription: updated, invoice: invoice)
     }
 
-    private static func update(_ query: SQLQuery, event: Event.Kind, now: Timestamp, on db: Connection) throws
-        -> Subscription
-    {
-        let subscription = Subscription(row: try db.query(query)[0])
-        try EventLog.append(event, subscription, at: now, on: db)
+    /// Runs an UPDATE … RETURNING of one subscription and adds its event; unless told
+    /// otherwise, the transaction's events are then appended (the change is its last).
+    private static func update(
+        _ query: SQLQuery, event: Event.Kind, events: inout EventLog.Pending, now: Timestamp, on db: Connection,
+        appending: Bool = true
+    ) throws -> Subscription {
+        let subscription = try Subscription(row: try db.query(query)[0])
+        events.add(event, subscription)
+        if appending { try events.append(at: now, on: db) }
         return subscription
     }
 }

@@ -28,16 +28,13 @@ extension SubscriptionService {
         static let columns =
             "\(Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, p.currency"
 
-        init(row: Row) {
-            subscription = Subscription(row: row)
-            let base = Subscription.columnCount
-            amount = row.required(row.int64(base), column: base)
-            interval = BillingInterval(
-                unit: row.required(
-                    row.string(base + 1).flatMap(BillingInterval.Unit.init(rawValue:)), column: base + 1),
-                count: row.required(row.int(base + 2), column: base + 2))
-            planName = row.required(row.string(base + 3), column: base + 3)
-            currency = row.required(row.string(base + 4), column: base + 4)
+        init(row: Row) throws {
+            var r = RowReader(row)
+            subscription = try Subscription(&r)
+            amount = try r.int64()
+            interval = BillingInterval(unit: try r.value(), count: try r.int())
+            planName = try r.string()
+            currency = try r.string()
         }
     }
 
@@ -57,7 +54,8 @@ extension SubscriptionService {
     /// Renews locked subscriptions up to `asOf`, writing at most `budget` invoices; those
     /// that do not fit keep their state and are renewed by the next call.
     static func renew(
-        _ due: [Due], asOf: Timestamp, budget: Int, now: Timestamp, config: BillingConfig, on db: Connection
+        _ due: [Due], asOf: Timestamp, budget: Int, events: inout EventLog.Pending, now: Timestamp,
+        config: BillingConfig, on db: Connection
     ) throws -> RenewalTally {
         var tally = RenewalTally()
         var remaining = budget
@@ -78,22 +76,24 @@ extension SubscriptionService {
                 drafts.append(
                     .init(
                         subscriptionID: subscription.id, customerID: subscription.customerID,
-                        reason: "subscription_cycle", currency: item.currency, periodStart: period.start,
+                        reason: .subscriptionCycle, currency: item.currency, periodStart: period.start,
                         periodEnd: period.end,
                         lines: [
-                            .init(
-                                kind: .subscription, description: Plan.lineDescription(item.planName, item.interval),
-                                amount: item.amount, start: period.start, end: period.end)
+                            Pricing.periodLine(
+                                planName: item.planName, interval: item.interval, amount: item.amount,
+                                start: period.start, end: period.end)
                         ]))
             }
         }
-        tally.updated = try saveRenewals(changed, now: now, on: db)
+        tally.updated = try saveRenewals(changed, events: &events, now: now, on: db)
         if !drafts.isEmpty {
             var balances = try CustomerService.lockBalances(Array(Set(drafts.map(\.customerID))), on: db)
             let before = balances
-            let invoices = try InvoiceWriter.write(drafts, balances: &balances, now: now, config: config, on: db)
+            let invoices = try InvoiceWriter.write(
+                drafts, balances: &balances, events: &events, now: now, config: config, on: db)
             tally.invoicesCreated = invoices.count
-            try CustomerService.saveBalances(balances.filter { before[$0.key] != $0.value }, now: now, on: db)
+            try CustomerService.saveBalances(
+                balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
         }
         for (_, renewal) in changed {
             if renewal.trialEnded { tally.trialsEnded += 1 }
@@ -105,10 +105,12 @@ extension SubscriptionService {
 
     /// Locks the subscription (after its customer, in the lock order) and brings it up to
     /// `now` with the billing run's own code, in as many rounds of `invoicesPerTransaction`
-    /// as it needs. Every action on a subscription starts here.
-    static func lockUpToDate(_ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection)
-        throws -> Subscription
-    {
+    /// as it needs; the catch-up's events come first in `events`, before the action's.
+    /// Every action on a subscription starts here.
+    static func lockUpToDate(
+        _ id: ID<Subscription>, events: inout EventLog.Pending, now: Timestamp, config: BillingConfig,
+        on db: Connection
+    ) throws -> Subscription {
         // The owner never changes, so it can be read before any lock is taken.
         guard
             let owner = try db.query("SELECT customer_id FROM subscriptions WHERE id = \(id)").first?.id(
@@ -122,9 +124,9 @@ extension SubscriptionService {
                 WHERE s.id = \(id) FOR UPDATE OF s
                 """)
             guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
-            let due = Due(row: row)
+            let due = try Due(row: row)
             let tally = try renew(
-                [due], asOf: now, budget: invoicesPerTransaction, now: now, config: config, on: db)
+                [due], asOf: now, budget: invoicesPerTransaction, events: &events, now: now, config: config, on: db)
             guard tally.incomplete > 0 else { return tally.updated.first ?? due.subscription }
         }
     }
@@ -133,9 +135,9 @@ extension SubscriptionService {
 
     /// Stores what was decided for each locked subscription, with their events; returns
     /// the subscriptions as stored.
-    static func saveRenewals(_ renewals: [(Subscription, Renewal)], now: Timestamp, on db: Connection) throws
-        -> [Subscription]
-    {
+    static func saveRenewals(
+        _ renewals: [(Subscription, Renewal)], events: inout EventLog.Pending, now: Timestamp, on db: Connection
+    ) throws -> [Subscription] {
         guard !renewals.isEmpty else { return [] }
         let rows = try db.query(
             """
@@ -152,33 +154,34 @@ extension SubscriptionService {
         ).rows.map(Subscription.init(row:))
         var byID: [ID<Subscription>: Renewal] = [:]
         for (subscription, renewal) in renewals { byID[subscription.id] = renewal }
-        var events: [(Event.Kind, Subscription)] = []
         for subscription in rows {
             guard let renewal = byID[subscription.id] else { continue }
-            if renewal.trialEnded { events.append((.subscriptionTrialEnded, subscription)) }
+            if renewal.trialEnded { events.add(.subscriptionTrialEnded, subscription) }
             if renewal.endedAt != nil {
-                events.append((.subscriptionCanceled, subscription))
+                events.add(.subscriptionCanceled, subscription)
             } else if !renewal.trialEnded {
-                events.append((.subscriptionUpdated, subscription))
+                events.add(.subscriptionUpdated, subscription)
             }
         }
-        try EventLog.append(events, at: now, on: db)
         return rows
     }
 
-    static func markPastDue(_ ids: [ID<Subscription>], now: Timestamp, on db: Connection) throws {
+    static func markPastDue(
+        _ ids: [ID<Subscription>], events: inout EventLog.Pending, now: Timestamp, on db: Connection
+    ) throws {
         guard !ids.isEmpty else { return }
         let rows = try db.query(
             """
             UPDATE subscriptions SET status = 'past_due', updated_at = \(now) \
             WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
             """)
-        try EventLog.append(rows.rows.map { (Event.Kind.subscriptionUpdated, Subscription(row: $0)) }, at: now, on: db)
+        events.add(.subscriptionUpdated, each: try rows.rows.map(Subscription.init(row:)))
     }
 
-    static func cancelForNonpayment(_ ids: [ID<Subscription>], at time: Timestamp, now: Timestamp, on db: Connection)
-        throws
-    {
+    static func cancelForNonpayment(
+        _ ids: [ID<Subscription>], at time: Timestamp, events: inout EventLog.Pending, now: Timestamp,
+        on db: Connection
+    ) throws {
         guard !ids.isEmpty else { return }
         let rows = try db.query(
             """
@@ -186,11 +189,13 @@ extension SubscriptionService {
             cancellation_reason = 'nonpayment', cancel_at_period_end = false, updated_at = \(now) \
             WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
             """)
-        try EventLog.append(rows.rows.map { (Event.Kind.subscriptionCanceled, Subscription(row: $0)) }, at: now, on: db)
+        events.add(.subscriptionCanceled, each: try rows.rows.map(Subscription.init(row:)))
     }
 
     /// A `past_due` subscription with no open invoice left becomes `active` again.
-    static func reactivateIfSettled(_ id: ID<Subscription>, now: Timestamp, on db: Connection) throws {
+    static func reactivateIfSettled(
+        _ id: ID<Subscription>, events: inout EventLog.Pending, now: Timestamp, on db: Connection
+    ) throws {
         let rows = try db.query(
             """
             UPDATE subscriptions SET status = 'active', updated_at = \(now) \
@@ -198,6 +203,6 @@ extension SubscriptionService {
             AND NOT EXISTS (SELECT 1 FROM invoices WHERE subscription_id = \(id) AND status = 'open') \
             RETURNING \(unsafeSQL: Subscription.columns)
             """)
-        if let row = rows.first { try EventLog.append(.subscriptionUpdated, Subscription(row: row), at: now, on: db) }
+        if let row = rows.first { events.add(.subscriptionUpdated, try Subscription(row: row)) }
     }
 }

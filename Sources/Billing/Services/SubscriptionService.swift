@@ -99,36 +99,35 @@ public enum SubscriptionService {
                 \(now)) RETURNING \(unsafeSQL: Subscription.columns)
                 """)
         }
-        let subscription = Subscription(row: inserted[0])
-        let description =
+        let subscription = try Subscription(row: inserted[0])
+        var events = EventLog.Pending()
+        events.add(.subscriptionCreated, subscription)
+        let line =
             start.lineKind == .trial
-            ? "Trial of \(plan.name)" : Plan.lineDescription(plan.name, plan.interval)
+            ? Pricing.trialLine(planName: plan.name, start: start.periodStart, end: start.periodEnd)
+            : Pricing.periodLine(
+                planName: plan.name, interval: plan.interval, amount: start.lineAmount, start: start.periodStart,
+                end: start.periodEnd)
         var balances = [customer.id: customer.balanceCents]
         let invoice = try InvoiceWriter.write(
             [
                 .init(
-                    subscriptionID: subscription.id, customerID: customer.id, reason: "subscription_create",
-                    currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd,
-                    lines: [
-                        .init(
-                            kind: start.lineKind, description: description, amount: start.lineAmount,
-                            start: start.periodStart, end: start.periodEnd)
-                    ])
-            ], balances: &balances, now: now, config: config, on: db)[0]
+                    subscriptionID: subscription.id, customerID: customer.id, reason: .subscriptionCreate,
+                    currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd, lines: [line])
+            ], balances: &balances, events: &events, now: now, config: config, on: db)[0]
         let balance = balances[customer.id] ?? customer.balanceCents
-        try Customer.checkBalance(balance)
         if customer.currency == nil || balance != customer.balanceCents {
             try CustomerService.setCurrencyAndBalance(
-                customer.id, currency: plan.currency, balance: balance, now: now, on: db)
+                customer.id, currency: plan.currency, balance: balance, events: &events, now: now, on: db)
         }
-        try EventLog.append(.subscriptionCreated, subscription, at: now, on: db)
+        try events.append(at: now, on: db)
         return Created(subscription: subscription, invoice: invoice)
     }
 
     public static func get(_ id: ID<Subscription>, on db: Connection) throws -> Subscription {
         let result = try db.query("SELECT \(unsafeSQL: Subscription.columns) FROM subscriptions WHERE id = \(id)")
         guard let row = result.first else { throw BillingError.notFound("no such subscription") }
-        return Subscription(row: row)
+        return try Subscription(row: row)
     }
 
     public static func list(

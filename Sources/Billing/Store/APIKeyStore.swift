@@ -42,10 +42,11 @@ public enum APIKeyStore {
 
     public static func list(on db: Connection) throws -> [Key] {
         try db.query("SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY created_at, id").rows.map {
-            Key(
-                id: $0.required($0.uuid(0), column: 0), name: $0.required($0.string(1), column: 1),
-                prefix: $0.required($0.string(2), column: 2), createdAt: $0.required($0.timestamp(3), column: 3),
-                revokedAt: $0.timestamp(4))
+            row in
+            var r = RowReader(row)
+            return Key(
+                id: try r.uuid(), name: try r.string(), prefix: try r.string(), createdAt: try r.timestamp(),
+                revokedAt: r.optionalTimestamp())
         }
     }
 

@@ -3,32 +3,51 @@ import Postgres
 
 /// Appends events in the caller's transaction and reads them back.
 public enum EventLog {
+    /// The events of one transaction, collected in cause-then-effect order (a subscription
+    /// before the invoice it made, an invoice before the balance it changed) and appended
+    /// with one statement once the work is done: receivers see them in the order things
+    /// happened, and a transaction costs one round trip for all of them.
+    struct Pending {
+        private var kinds: [Event.Kind] = []
+        /// The bodies as one JSON array (closed when appended), rendered as each is added.
+        private var bodies = JSONWriter(capacity: 2048)
+
+        init() { bodies.beginArray() }
+
+        var isEmpty: Bool { kinds.isEmpty }
+
+        mutating func add(_ kind: Event.Kind, _ object: some JSONWritable) {
+            kinds.append(kind)
+            object.write(to: &bodies)
+        }
+
+        mutating func add(_ kind: Event.Kind, each objects: [some JSONWritable]) {
+            for object in objects { add(kind, object) }
+        }
+
+        /// Appends the events in the order they were added. Their bodies travel as one JSON
+        /// array, which needs no escaping here and one parse in PostgreSQL.
+        func append(at time: Timestamp, on db: Connection) throws {
+            guard !kinds.isEmpty else { return }
+            var array = bodies
+            array.endArray()
+            try db.query(
+                """
+                INSERT INTO events (id, type, created_at, data) \
+                SELECT id, type, \(time), data FROM ROWS FROM (unnest(\(SQLArray(ID<Event>.generate(count: kinds.count)))::uuid[]), \
+                unnest(\(SQLArray(kinds) { $0.rawValue })::text[]), \
+                json_array_elements(\(String(decoding: array.bytes, as: UTF8.self))::json)) \
+                WITH ORDINALITY AS e(id, type, data, n) ORDER BY n
+                """)
+        }
+    }
+
+    /// Appends the one event of a transaction that has no other.
     static func append(_ kind: Event.Kind, _ object: some JSONWritable, at time: Timestamp, on db: Connection) throws {
         try db.query(
             """
             INSERT INTO events (id, type, created_at, data) \
             VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(object.jsonString)::json)
-            """)
-    }
-
-    /// Appends many events in one statement, in order. Their bodies travel as one JSON
-    /// array, which needs no escaping here and one parse in PostgreSQL.
-    static func append<Object: JSONWritable>(_ events: [(Event.Kind, Object)], at time: Timestamp, on db: Connection)
-        throws
-    {
-        guard !events.isEmpty else { return }
-        if events.count == 1 { return try append(events[0].0, events[0].1, at: time, on: db) }
-        var bodies = JSONWriter(capacity: events.count * 1024)
-        bodies.beginArray()
-        for (_, object) in events { object.write(to: &bodies) }
-        bodies.endArray()
-        try db.query(
-            """
-            INSERT INTO events (id, type, created_at, data) \
-            SELECT id, type, \(time), data FROM ROWS FROM (unnest(\(SQLArray(ID<Event>.generate(count: events.count)))::uuid[]), \
-            unnest(\(SQLArray(events) { $0.0.rawValue })::text[]), \
-            json_array_elements(\(String(decoding: bodies.bytes, as: UTF8.self))::json)) \
-            WITH ORDINALITY AS e(id, type, data, n) ORDER BY n
             """)
     }
 

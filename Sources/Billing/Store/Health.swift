@@ -10,6 +10,11 @@ public enum Health {
         case current, pending, ahead
     }
 
+    /// The database answers a statement.
+    public static func ping(on db: Connection) throws {
+        try db.query("SELECT 1")
+    }
+
     public static func check(on db: Connection) throws -> Migrations {
         let version = try db.query("SELECT max(version) FROM schema_migrations").first?.string(0) ?? ""
         if version == latestMigration { return .current }

@@ -34,10 +34,11 @@ public enum IdempotencyStore {
                 """
             ).first
         else { return nil }
+        var r = RowReader(row)
         return Stored(
-            method: row.required(row.string(0), column: 0), path: row.required(row.string(1), column: 1),
-            requestHash: hexBytes(row.string(2) ?? ""), status: row.required(row.int(3), column: 3),
-            body: row.required(row.string(4), column: 4))
+            method: try r.string(), path: try r.string(), requestHash: bytes(fromHex: try r.string()) ?? [],
+            status: try r.int(),
+            body: try r.string())
     }
 
     public static func save(
@@ -51,21 +52,5 @@ public enum IdempotencyStore {
             \(SQLBytes(requestHash)), \(status), \(String(decoding: body, as: UTF8.self)), \(now)) \
             ON CONFLICT (api_key_id, key) DO NOTHING
             """)
-    }
-
-    private static func hexBytes(_ hex: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var high: UInt8?
-        for character in hex.utf8 {
-            let value =
-                character <= UInt8(ascii: "9") ? character - UInt8(ascii: "0") : character - UInt8(ascii: "a") + 10
-            if let first = high {
-                bytes.append(first << 4 | value)
-                high = nil
-            } else {
-                high = value
-            }
-        }
-        return bytes
     }
 }

@@ -2,51 +2,32 @@ import Common
 import Postgres
 
 /// Writes new invoices in the caller's transaction, any number in a fixed number of
-/// statements: the next gapless numbers, the customers' balances applied, the lines and
-/// the events. A subscription start writes one; a billing-run batch writes hundreds.
+/// statements: priced (`Pricing`), the customers' balances applied, the next gapless
+/// numbers, the lines, and their events added to the transaction's. A subscription start
+/// writes one; a billing-run batch writes hundreds.
 enum InvoiceWriter {
-    struct Line {
-        var kind: InvoiceLine.Kind
-        var description: String
-        var amount: Int64
-        var start: Timestamp
-        var end: Timestamp
-    }
-
     struct Draft {
         var subscriptionID: ID<Subscription>
         var customerID: ID<Customer>
-        var reason: String
+        var reason: BillingReason
         var currency: String
         var periodStart: Timestamp
         var periodEnd: Timestamp
-        var lines: [Line]
+        var lines: [PricedLine]
     }
 
     /// `balances` holds the balance of every customer of `drafts`, read under a row lock
     /// by the caller; it is updated in place and the caller stores the changed ones.
     static func write(
-        _ drafts: [Draft], balances: inout [ID<Customer>: Int64], now: Timestamp, config: BillingConfig,
-        on db: Connection
+        _ drafts: [Draft], balances: inout [ID<Customer>: Int64], events: inout EventLog.Pending, now: Timestamp,
+        config: BillingConfig, on db: Connection
     ) throws -> [Invoice] {
         guard !drafts.isEmpty else { return [] }
         var invoices: [Invoice] = []
         invoices.reserveCapacity(drafts.count)
         var lineIDs = ID<InvoiceLine>.generate(count: drafts.reduce(0) { $0 + $1.lines.count }).makeIterator()
         for (draft, id) in zip(drafts, ID<Invoice>.generate(count: drafts.count)) {
-            // The limits of the CHECKs on lines and subtotals, refused here with a 422 that
-            // names the field rather than by the database.
-            var subtotal: Int64 = 0
-            for line in draft.lines {
-                guard line.amount.magnitude <= 1_000_000_000_000 else {
-                    throw BillingError.invalid(field: "amount_cents", message: "an invoice line would pass ±10^12")
-                }
-                subtotal += line.amount
-            }
-            guard subtotal.magnitude <= 100_000_000_000_000 else {
-                throw BillingError.invalid(field: "amount_cents", message: "the invoice's subtotal would pass ±10^14")
-            }
-            let totals = InvoiceTotals(subtotal: subtotal, balance: balances[draft.customerID] ?? 0)
+            let totals = try Pricing.totals(of: draft.lines, balance: balances[draft.customerID] ?? 0)
             balances[draft.customerID] = totals.newBalance
             let paid = totals.amountDue == 0
             invoices.append(
@@ -78,9 +59,10 @@ enum InvoiceWriter {
         let first = (counter.first.flatMap { $0.int64(0) } ?? 0) - Int64(drafts.count) + 1
         for index in invoices.indices { invoices[index].number = Invoice.formatNumber(first + Int64(index)) }
         try db.query(statements.invoices(numbered: SQLArray(invoices) { $0.number }))
-        var events: [(Event.Kind, Invoice)] = invoices.map { (.invoiceCreated, $0) }
-        events += invoices.filter { $0.status == .paid }.map { (.invoicePaid, $0) }
-        try EventLog.append(events, at: now, on: db)
+        for invoice in invoices {
+            events.add(.invoiceCreated, invoice)
+            if invoice.status == .paid { events.add(.invoicePaid, invoice) }
+        }
         return invoices
     }
 
@@ -95,7 +77,7 @@ enum InvoiceWriter {
             id = SQLArray(invoices) { $0.id }
             customerID = SQLArray(invoices) { $0.customerID }
             subscriptionID = SQLArray(invoices) { $0.subscriptionID }
-            reason = SQLArray(invoices) { $0.billingReason }
+            reason = SQLArray(invoices) { $0.billingReason.rawValue }
             status = SQLArray(invoices) { $0.status.rawValue }
             currency = SQLArray(invoices) { $0.currency }
             subtotal = SQLArray(invoices) { $0.subtotalCents }

@@ -38,9 +38,9 @@ struct ListQuery {
     }
 
     func run<Item: JSONWritable>(
-        on db: Connection, page: PageRequest, cursor: (Item) -> String, decode: (Row) -> Item
+        on db: Connection, page: PageRequest, cursor: (Item) -> String, decode: (Row) throws -> Item
     ) throws -> Page<Item> {
-        try run(on: db, page: page, joining: nil, cursor: cursor) { rows in rows.map(decode) }
+        try run(on: db, page: page, joining: nil, cursor: cursor) { rows in try rows.map(decode) }
     }
 
     /// With a `Join`, each row holds the parent's columns, its `seq`, then one child's
@@ -48,7 +48,7 @@ struct ListQuery {
     /// parent's rows together: `decodeRows` folds them into items.
     func run<Item: JSONWritable>(
         on db: Connection, page: PageRequest, joining join: Join?, cursor: (Item) -> String,
-        decodeRows: ([Row]) -> [Item]
+        decodeRows: ([Row]) throws -> [Item]
     ) throws -> Page<Item> {
         var query = SQLQuery(unsafeSQL: "SELECT \(columns), seq FROM \(table) WHERE true")
         for filter in filters {
@@ -63,7 +63,7 @@ struct ListQuery {
         query.append(unsafeSQL: " ORDER BY seq DESC LIMIT ")
         query.append(bind: page.limit + 1)
         if let join { query = join.joined(to: query) }
-        let items = decodeRows(try db.query(query).rows)
+        let items = try decodeRows(try db.query(query).rows)
         if items.isEmpty, let after = page.startingAfter {
             let exists = try db.query("SELECT 1 FROM \(unsafeSQL: table) WHERE id = \(after)").rowCount > 0
             if !exists { throw BillingError.invalid(field: "starting_after", message: "no such object") }

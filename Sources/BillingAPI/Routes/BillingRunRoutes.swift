@@ -5,12 +5,16 @@ import Postgres
 
 /// `POST /billing/run`: the same run as `billing run-due` and the pool's timer.
 enum BillingRunRoutes {
+    /// The body: an optional field in a type of its own, so that "no `as_of`" is never
+    /// read as "no input".
+    struct Request { var asOf: Timestamp? }
+
     static func register(in api: inout API) {
         // The run commits in batches of its own, so it is not wrapped in one transaction.
-        api.write("POST", "/billing/run", bodyOptional: true, transactional: false) { reader in
-            reader.timestamp("as_of")
-        } perform: { asOf, call in
-            let asOf = asOf ?? call.now
+        api.write("POST", "/billing/run", bodyOptional: true, transactional: false) { reader -> Request? in
+            Request(asOf: reader.timestamp("as_of"))
+        } perform: { request, call in
+            let asOf = request.asOf ?? call.now
             guard asOf <= call.now else {
                 throw BillingError.invalid(field: "as_of", message: "must not be in the future")
             }

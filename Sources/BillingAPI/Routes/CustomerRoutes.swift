@@ -5,12 +5,12 @@ import HTTP
 /// `/customers` and `/customers/{id}/invoices`.
 enum CustomerRoutes {
     static func register(in api: inout API) {
-        api.write("POST", "/customers") { reader in
+        api.write("POST", "/customers") { reader -> CustomerService.Create? in
             let email = Validation.email(&reader, required: true)
             let name = reader.string("name", required: true, maxLength: 200)
             let metadata = reader.stringMap("metadata") ?? []
-            try reader.finish()
-            return CustomerService.Create(email: email!, name: name!, metadata: metadata)
+            guard let email, let name else { return nil }
+            return CustomerService.Create(email: email, name: name, metadata: metadata)
         } perform: { input, call in
             .json(201, try CustomerService.create(input, now: call.now, on: call.database()))
         }

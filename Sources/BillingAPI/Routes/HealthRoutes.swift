@@ -18,7 +18,7 @@ enum HealthRoutes {
             .json(200, Status(fields: [("status", "ok")]))
         }
         api.read("/health/db", authenticated: false) { call in
-            guard (try? call.database().query("SELECT 1")) != nil else {
+            guard (try? Health.ping(on: call.database())) != nil else {
                 return .json(503, Status(fields: [("database", "unavailable")]))
             }
             return .json(200, Status(fields: [("database", "ok")]))

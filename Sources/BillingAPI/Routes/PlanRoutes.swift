@@ -7,16 +7,16 @@ enum PlanRoutes {
     static let immutableFields = ["code", "amount_cents", "currency", "interval", "interval_count", "trial_days"]
 
     static func register(in api: inout API) {
-        api.write("POST", "/plans") { reader in
+        api.write("POST", "/plans") { reader -> PlanService.Create? in
             let code = reader.string("code", required: true, maxLength: 100)
             let name = reader.string("name", required: true, maxLength: 200)
             let amount = reader.integer("amount_cents", required: true, in: Validation.amountRange)
             let currency = Validation.currency(&reader)
             let interval = Validation.interval(&reader)
             let trialDays = reader.integer("trial_days", in: 0...730) ?? 0
-            try reader.finish()
+            guard let code, let name, let amount, let currency, let interval else { return nil }
             return PlanService.Create(
-                code: code!, name: name!, amountCents: amount!, currency: currency!, interval: interval!,
+                code: code, name: name, amountCents: amount, currency: currency, interval: interval,
                 trialDays: Int(trialDays))
         } perform: { input, call in
             .json(201, try PlanService.create(input, now: call.now, on: call.database()))

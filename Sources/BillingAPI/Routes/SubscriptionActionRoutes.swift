@@ -23,13 +23,15 @@ enum SubscriptionActionRoutes {
                     call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
         }
 
-        api.write("POST", "/subscriptions/{id}/change-plan") { reader in
-            (planID: reader.id("plan_id", required: true, as: Plan.self), prorate: reader.bool("prorate") ?? true)
+        api.write("POST", "/subscriptions/{id}/change-plan") { reader -> (planID: ID<Plan>, prorate: Bool)? in
+            let planID = reader.id("plan_id", required: true, as: Plan.self)
+            let prorate = reader.bool("prorate") ?? true
+            return planID.map { (planID: $0, prorate: prorate) }
         } perform: { input, call in
             .json(
                 200,
                 try SubscriptionService.changePlan(
-                    call.id(0, "subscription"), to: input.planID!, prorate: input.prorate, now: call.now,
+                    call.id(0, "subscription"), to: input.planID, prorate: input.prorate, now: call.now,
                     config: call.context.config, on: call.database()))
         }
     }

@@ -7,14 +7,14 @@ enum SubscriptionRoutes {
     static let statuses = Subscription.Status.allCases.map(\.rawValue)
 
     static func register(in api: inout API) {
-        api.write("POST", "/subscriptions") { reader in
+        api.write("POST", "/subscriptions") { reader -> SubscriptionService.Create? in
             let customerID = reader.id("customer_id", required: true, as: Customer.self)
             let planID = reader.id("plan_id", required: true, as: Plan.self)
             let startAt = reader.timestamp("start_at")
             let trialDays = reader.integer("trial_days", in: 0...730)
-            try reader.finish()
+            guard let customerID, let planID else { return nil }
             return SubscriptionService.Create(
-                customerID: customerID!, planID: planID!, startAt: startAt, trialDays: trialDays.map { Int($0) })
+                customerID: customerID, planID: planID, startAt: startAt, trialDays: trialDays.map { Int($0) })
         } perform: { input, call in
             let created = try SubscriptionService.create(
                 input, now: call.now, config: call.context.config, on: call.database())
