@@ -81,9 +81,13 @@ public struct API: Sendable {
         }
     }
 
-    /// Answers one request; every failure becomes a problem+json response. `resuming`
-    /// continues a request that `prefetch` already routed and authenticated.
-    public func handle(_ request: HTTPRequest, context: APIContext, resuming: RoutedCall? = nil) -> HTTPResponse {
+    /// Answers one request; every failure becomes a problem+json response.
+    public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
+        handle(request, context: context, resuming: nil)
+    }
+
+    /// `resuming` continues a request that `prefetch` already routed and authenticated.
+    func handle(_ request: HTTPRequest, context: APIContext, resuming: RoutedCall?) -> HTTPResponse {
         var route = 0
         do {
             return try respond(to: request, context: context, route: &route, resuming: resuming)
@@ -95,7 +99,7 @@ public struct API: Sendable {
     }
 
     /// A request routed and authenticated, about to run its endpoint.
-    public struct RoutedCall {
+    struct RoutedCall {
         let endpoint: Endpoint
         var call: Call
     }

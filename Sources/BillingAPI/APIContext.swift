@@ -57,7 +57,7 @@ public final class APIContext {
 
     /// Hands the connection the result of the next request's first statement, fetched
     /// ahead by `API.prefetch` (nil: none).
-    public func use(_ prefetched: PrefetchedStatement?) { connection?.use(prefetched) }
+    func use(_ prefetched: PrefetchedStatement?) { connection?.use(prefetched) }
 
     /// The id of the API key sent as `Authorization: Bearer`, or a 401.
     func authenticate(_ request: HTTPRequest) throws -> UUID128 {

@@ -218,13 +218,14 @@ public final class FastCGIServer: Sendable {
                 }
                 // A repeated parameter (a header sent twice) or one that is not UTF-8 must not
                 // silently become one of its values or a repaired string: it is reported.
-                guard params[name] == nil, let value = String(validatingCString: equals + 1) else {
+                guard let value = String(validatingCString: equals + 1) else {
                     unreadable.insert(name)
                     continue
                 }
-                params[name] = value
+                if params.updateValue(value, forKey: name) != nil { unreadable.insert(name) }
             }
         }
+        for name in unreadable { params[name] = nil }
         let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
         guard declared > 0 else {
             drainInput(request)

@@ -36,7 +36,9 @@ public struct HTTPRequest: Sendable {
         self.bodyTooLarge = bodyTooLarge
     }
 
-    /// The CGI parameters `init(cgiParams:)` reads.
+    /// The CGI parameters a worker copies out of each request: the ones `init(cgiParams:)`
+    /// reads, and `CONTENT_LENGTH`, which the FastCGI server reads to take the body (remove
+    /// it and every body arrives empty, with no error).
     public static let cgiParamNames = [
         "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
         "HTTP_AUTHORIZATION", "HTTP_IDEMPOTENCY_KEY", "REQUEST_ID", "REMOTE_ADDR",

@@ -30,16 +30,15 @@ public final class Master {
         public var requestTimeoutSeconds: Int
         public var pidFile: String?
         public var scoreboardPath: String
-        /// The billing-run command, started every `billingRunInterval` seconds (0: never).
-        public var billingRunCommand: [String]
-        public var billingRunInterval: Int
+        /// The jobs supervised beside the workers (the billing run; the webhook sender next).
+        public var jobs: [Job]
         /// The group that may connect to a unix socket besides its owner (nginx's workers').
         public var socketGroup: String?
 
         public init(
             listen: String, workers: Int, workerCommand: [String], gracefulTimeoutSeconds: Int,
             readyTimeoutSeconds: Int, requestTimeoutSeconds: Int, pidFile: String?, scoreboardPath: String,
-            billingRunCommand: [String], billingRunInterval: Int, socketGroup: String? = nil
+            jobs: [Job], socketGroup: String? = nil
         ) {
             self.socketGroup = socketGroup
             self.listen = listen
@@ -50,9 +49,31 @@ public final class Master {
             self.requestTimeoutSeconds = requestTimeoutSeconds
             self.pidFile = pidFile
             self.scoreboardPath = scoreboardPath
-            self.billingRunCommand = billingRunCommand
-            self.billingRunInterval = billingRunInterval
+            self.jobs = jobs
         }
+    }
+
+    /// A process the master starts beside the workers, one at a time: every `interval`
+    /// seconds (a billing run), or restarted with backoff whenever it exits (`interval` 0:
+    /// a long-running sender). Stopped with the pool.
+    public struct Job: Sendable {
+        public var name: String
+        public var command: [String]
+        public var interval: Int
+
+        public init(name: String, command: [String], interval: Int) {
+            self.name = name
+            self.command = command
+            self.interval = interval
+        }
+    }
+
+    /// A job and the state of its process.
+    struct RunningJob {
+        var job: Job
+        var pid: pid_t?
+        var nextStart: Int64 = 0
+        var backoff = Backoff()
     }
 
     /// Exit status a worker uses after serving `--max-requests`: a planned recycle.
@@ -73,19 +94,16 @@ public final class Master {
     var listenFD: Int32 = -1
     var signalRead: Int32 = -1
     var workers: [pid_t: Worker] = [:]
-    var generation = 1
-    /// The newest generation number handed out; an abandoned generation's number is never reused.
-    var newestGeneration = 1
-    var pendingGeneration: Int?
-    var reloadDeadline: Int64 = 0
+    var reload = Reload()
+    var generation: Int { reload.serving }
     var backoff = Backoff()
     var stopping = false
-    var billingRunPID: pid_t?
-    var nextBillingRun: Int64 = 0
+    var jobs: [RunningJob]
 
     public init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger
+        jobs = options.jobs.map { RunningJob(job: $0) }
     }
 
     /// Binds the socket, starts the workers and supervises them until stopped.
@@ -121,7 +139,7 @@ public final class Master {
             escalateDrains()
             killTimedOutRequests()
             replaceMissingWorkers()
-            startBillingRunIfDue()
+            startJobsIfDue()
         }
         shutdown()
         return 0
@@ -171,10 +189,12 @@ public final class Master {
         while true {
             let pid = CShim_reap(&exitCode, &termSignal)
             guard pid > 0 else { return }
-            if pid == billingRunPID {
-                billingRunPID = nil
-                if exitCode != 0 {
-                    logger.error("billing run failed", metadata: ["code": "\(exitCode)", "signal": "\(termSignal)"])
+            if let index = jobs.firstIndex(where: { $0.pid == pid }) {
+                jobs[index].pid = nil
+                if exitCode != 0 || termSignal != 0 {
+                    jobs[index].backoff.recordCrash(now: CShim_monotonicNanos())
+                    logger.error(
+                        "\(jobs[index].job.name) failed", metadata: ["code": "\(exitCode)", "signal": "\(termSignal)"])
                 }
                 continue
             }
@@ -184,7 +204,7 @@ public final class Master {
                 "worker": "\(pid)", "generation": "\(worker.generation)", "code": "\(exitCode)",
                 "signal": "\(termSignal)",
             ]
-            if worker.generation == pendingGeneration {
+            if worker.generation == reload.pending {
                 abortReload(reason: "a new worker exited before it was ready", metadata)
             } else if stopping || worker.draining || worker.generation != generation {
                 logger.info("worker exited", metadata: metadata)
@@ -210,38 +230,39 @@ public final class Master {
     // MARK: reload
 
     func startReload() {
-        guard pendingGeneration == nil else {
+        let readyTimeout = Int64(options.readyTimeoutSeconds) * 1_000_000_000
+        guard let next = reload.begin(now: CShim_monotonicNanos(), readyTimeout: readyTimeout) else {
             logger.warning("reload already in progress; ignoring SIGHUP")
             return
         }
-        newestGeneration += 1
-        let next = newestGeneration
-        pendingGeneration = next
-        reloadDeadline = CShim_monotonicNanos() + Int64(options.readyTimeoutSeconds) * 1_000_000_000
         logger.info("reloading: starting generation \(next)")
         for _ in 0..<options.workers { spawn(generation: next) }
     }
 
     func progressReload() {
-        guard let next = pendingGeneration else { return }
+        guard let next = reload.pending else { return }
         let fresh = workers.values.filter { $0.generation == next }
-        if fresh.count == options.workers && fresh.allSatisfy({ board.slot($0.slot).state == .ready }) {
-            let retiring = workers.values.filter { $0.generation == generation }
-            generation = next
-            pendingGeneration = nil
-            board.set(.generation, UInt64(generation))
+        let allReady = fresh.count == options.workers && fresh.allSatisfy({ board.slot($0.slot).state == .ready })
+        switch reload.progress(allReady: allReady, now: CShim_monotonicNanos()) {
+        case .wait:
+            break
+        case .promote(let retired, let serving):
+            board.set(.generation, UInt64(serving))
             board.increment(.reloads)
             board.set(.lastReload, 1)
-            for worker in retiring { drain(worker.pid) }
-            logger.info("reloaded: generation \(generation) serves; the old one drains")
-        } else if CShim_monotonicNanos() > reloadDeadline {
-            abortReload(reason: "new workers were not ready within \(options.readyTimeoutSeconds) s", [:])
+            for worker in workers.values where worker.generation == retired { drain(worker.pid) }
+            logger.info("reloaded: generation \(serving) serves; the old one drains")
+        case .abandon(let abandoned):
+            failReload(abandoned, reason: "new workers were not ready within \(options.readyTimeoutSeconds) s", [:])
         }
     }
 
     func abortReload(reason: String, _ metadata: Logger.Metadata) {
-        guard let next = pendingGeneration else { return }
-        pendingGeneration = nil
+        guard let abandoned = reload.abandon() else { return }
+        failReload(abandoned, reason: reason, metadata)
+    }
+
+    private func failReload(_ next: Int, reason: String, _ metadata: Logger.Metadata) {
         for worker in workers.values where worker.generation == next { kill(worker.pid, SIGKILL) }
         board.increment(.reloadsFailed)
         board.set(.lastReload, 2)
@@ -293,13 +314,20 @@ public final class Master {
 
     // MARK: billing run
 
-    /// Starts `billing run-due` every interval, one at a time; runs on several hosts are safe.
-    func startBillingRunIfDue() {
-        guard options.billingRunInterval > 0, billingRunPID == nil, !options.billingRunCommand.isEmpty else { return }
+    /// Starts each job that is due and not running: a periodic one every interval (a
+    /// billing run on several hosts is safe), a long-running one again after backoff.
+    func startJobsIfDue() {
         let now = Int64(CShim_wallSeconds())
-        guard now >= nextBillingRun else { return }
-        nextBillingRun = now + Int64(options.billingRunInterval)
-        billingRunPID = start(options.billingRunCommand, listenFD: -1)
+        for index in jobs.indices where jobs[index].pid == nil && !jobs[index].job.command.isEmpty {
+            let job = jobs[index].job
+            if job.interval > 0 {
+                guard now >= jobs[index].nextStart else { continue }
+                jobs[index].nextStart = now + Int64(job.interval)
+            } else if !jobs[index].backoff.mayStart(now: CShim_monotonicNanos()) {
+                continue
+            }
+            jobs[index].pid = start(job.command, listenFD: -1)
+        }
     }
 
     // MARK: start and stop
@@ -344,11 +372,11 @@ public final class Master {
         if Self.isUnixSocket(options.listen) { unlink(options.listen) }
         abortReload(reason: "the pool is stopping", [:])
         for pid in Array(workers.keys) { drain(pid) }
-        if let billingRunPID { kill(billingRunPID, SIGTERM) }
-        while !workers.isEmpty || billingRunPID != nil {
+        for job in jobs { if let pid = job.pid { kill(pid, SIGTERM) } }
+        while !workers.isEmpty || jobs.contains(where: { $0.pid != nil }) {
             reap()
             escalateDrains()
-            if !workers.isEmpty || billingRunPID != nil { usleep(10_000) }
+            usleep(10_000)
         }
         close(listenFD)
         logger.info("pool stopped")

@@ -9,9 +9,8 @@ public final class Connection {
     var statementNames: [String: String] = [:]
     /// Whether a `BEGIN` is open, so that a lost connection is reported instead of retried.
     public private(set) var inTransaction = false
-    /// nil when statements run; while `firstStatement(of:)` runs, `.some(nil)` until the
-    /// first statement is recorded, then `.some(that statement)`.
-    var recording: Deferral?? = nil
+    /// Whether statements run (`off`) or are recorded by `firstStatement(of:)`.
+    var recording = Recording.off
     /// A result fetched ahead for the next statement, used only if that statement is the same.
     var prefetched: PrefetchedStatement?
 
@@ -64,7 +63,7 @@ public final class Connection {
     /// Runs a parameterised statement (prepared on first use) and returns its rows.
     @discardableResult
     public func query(_ query: SQLQuery) throws(PostgresError) -> ResultSet {
-        if recording != nil { throw record(.statement(query)) }
+        if recording != .off { throw record(.statement(query)) }
         if let prefetched = takePrefetched(matching: query) { return try prefetched.get() }
         return try retryingOnFreshConnection { () throws(PostgresError) in try run(query) }
     }
@@ -96,7 +95,7 @@ public final class Connection {
     /// allowed): for migrations and transaction control only.
     @discardableResult
     public func execute(unsafeSQL sql: String) throws(PostgresError) -> ResultSet {
-        if recording != nil { throw record(.notDeferrable) }
+        if recording != .off { throw record(.notDeferrable) }
         return try retryingOnFreshConnection { () throws(PostgresError) in
             guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
             return try check(PQexec(handle, sql))

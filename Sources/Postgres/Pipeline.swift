@@ -10,6 +10,23 @@ public enum Deferral {
     case notDeferrable
 }
 
+/// What a connection does with statements: run them, or record the first one.
+enum Recording: Equatable {
+    /// Statements run.
+    case off
+    /// `firstStatement(of:)` runs and nothing was sent yet.
+    case waiting
+    /// The first statement, kept; later ones are refused unrecorded.
+    case recorded(Deferral)
+
+    static func == (lhs: Recording, rhs: Recording) -> Bool {
+        switch (lhs, rhs) {
+        case (.off, .off), (.waiting, .waiting), (.recorded, .recorded): return true
+        default: return false
+        }
+    }
+}
+
 /// A statement's result fetched ahead of the code that sends it (`Connection.prefetch`).
 public struct PrefetchedStatement {
     let query: SQLQuery
@@ -21,14 +38,15 @@ extension Connection {
     /// `.deferred` error back into `body` (whatever `body` makes of it is discarded by the
     /// caller) and is returned, or nil when `body` sent none.
     public func firstStatement(of body: () -> Void) -> Deferral? {
-        recording = .some(nil)
-        defer { recording = nil }
+        recording = .waiting
         body()
-        return recording ?? nil
+        defer { recording = .off }
+        guard case .recorded(let deferral) = recording else { return nil }
+        return deferral
     }
 
     func record(_ deferral: Deferral) -> PostgresError {
-        if case .some(.none) = recording { recording = .some(deferral) }
+        if recording == .waiting { recording = .recorded(deferral) }
         return PostgresError(kind: .deferred, detail: "statement recorded, not sent")
     }
 
@@ -50,7 +68,7 @@ extension Connection {
     /// the usual way. Reads only: nothing here may depend on another statement's effect.
     public func prefetch(_ queries: [SQLQuery]) -> [PrefetchedStatement?] {
         var fetched = [PrefetchedStatement?](repeating: nil, count: queries.count)
-        guard !inTransaction, recording == nil, let handle, PQstatus(handle) == CONNECTION_OK,
+        guard !inTransaction, recording == .off, let handle, PQstatus(handle) == CONNECTION_OK,
             queries.reduce(0, { $0 + 64 + $1.binds.reduce(0) { $0 + ($1?.utf8.count ?? 0) } }) <= Self.prefetchMaxBytes
         else { return fetched }
         // New statements are prepared first, one round trip each, once per connection.

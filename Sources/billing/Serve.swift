@@ -80,7 +80,8 @@ struct Serve: ParsableCommand {
             options: .init(
                 listen: socket, workers: workers, workerCommand: command, gracefulTimeoutSeconds: gracefulTimeout,
                 readyTimeoutSeconds: readyTimeout, requestTimeoutSeconds: requestTimeout, pidFile: pidFile,
-                scoreboardPath: scoreboardPath, billingRunCommand: runCommand, billingRunInterval: max(0, interval),
+                scoreboardPath: scoreboardPath,
+                jobs: interval > 0 ? [Master.Job(name: "billing run", command: runCommand, interval: interval)] : [],
                 socketGroup: socketGroup),
             logger: Logger(label: "billing.pool"))
         throw ExitCode(try master.run())

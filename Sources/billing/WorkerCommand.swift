@@ -109,27 +109,29 @@ final class RequestHandler: FastCGIHandler {
             HTTPRequest(
                 cgiParams: $0.params, body: $0.body, bodyTooLarge: $0.bodyTooLarge, unreadable: $0.unreadableParams)
         }
-        // Busy on the scoreboard while the shared round trip runs, so that a database that
-        // stops answering trips --request-timeout here as it would in a single request.
-        slot.begin(thread: thread, method: "GET", path: "(\(requests.count) requests taken together)", requestID: "")
-        let prefetched = api.prefetch(requests, context: context)
-        slot.end(thread: thread, countingRequest: false)
-        let count = prefetched.count { $0 != nil }
-        if count > 0 { slot.board.recordPrefetch(statements: count) }
-        let order =
-            requests.indices.filter { prefetched[$0] != nil } + requests.indices.filter { prefetched[$0] == nil }
-        for index in order {
-            context.use(prefetched[index]?.statement)
-            respond(index, handle(requests[index], resuming: prefetched[index]?.routed))
+        api.handle(batch: requests, context: context) { fetch in
+            // Busy on the scoreboard while the shared round trip runs, so that a database that
+            // stops answering trips --request-timeout here as it would in a single request.
+            slot.begin(
+                thread: thread, method: "GET", path: "(\(requests.count) requests taken together)", requestID: "")
+            let count = fetch()
+            slot.end(thread: thread, countingRequest: false)
+            if count > 0 { slot.board.recordPrefetch(statements: count) }
+        } answer: { index, request, run in
+            respond(index, handle(request, run: run))
         }
-        context.use(nil)
     }
 
-    private func handle(_ httpRequest: HTTPRequest, resuming routed: API.RoutedCall? = nil) -> FastCGIResponse {
+    private func handle(_ httpRequest: HTTPRequest) -> FastCGIResponse {
+        handle(httpRequest) { api.handle(httpRequest, context: context) }
+    }
+
+    /// Answers one request through `run`, with the worker's bookkeeping around it.
+    private func handle(_ httpRequest: HTTPRequest, run: () -> HTTPResponse) -> FastCGIResponse {
         let started = CShim_monotonicNanos()
         slot.begin(thread: thread, method: httpRequest.method, path: httpRequest.path, requestID: httpRequest.requestID)
         context.requestID = httpRequest.requestID
-        let response = api.handle(httpRequest, context: context, resuming: routed)
+        let response = run()
         let seconds = Double(CShim_monotonicNanos() - started) / 1e9
         slot.board.recordRequest(route: response.route, status: response.status, seconds: seconds)
         slot.end(thread: thread)

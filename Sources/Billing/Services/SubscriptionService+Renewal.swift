@@ -87,6 +87,9 @@ extension SubscriptionService {
         }
         tally.updated = try saveRenewals(changed, events: &events, now: now, on: db)
         if !drafts.isEmpty {
+            // Written before the invoice-number lock that `InvoiceWriter` takes, which every
+            // transaction making invoices waits for: the less it covers, the better.
+            try events.flush(at: now, on: db)
             var balances = try CustomerService.lockBalances(Array(Set(drafts.map(\.customerID))), on: db)
             let before = balances
             let invoices = try InvoiceWriter.write(

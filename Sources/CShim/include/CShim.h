@@ -48,7 +48,7 @@ pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int 
 /// fills `exitCode` (>= 0) or `termSignal` (> 0).
 pid_t CShim_reap(int *exitCode, int *termSignal);
 
-/// Current process id / parent id (wrappers for readability in Swift).
+/// The current process id (a wrapper for readability in Swift).
 pid_t CShim_getpid(void);
 
 /// Wall clock in whole seconds and monotonic clock in nanoseconds.
