@@ -62,7 +62,7 @@ public final class APIContext {
     /// The id of the API key sent as `Authorization: Bearer`, or a 401.
     func authenticate(_ request: HTTPRequest) throws -> UUID128 {
         guard let token = request.bearerToken, token.utf8.count <= 256 else { throw Problem.unauthorized }
-        let now = Self.monotonicSeconds()
+        let now = Clock.monotonicNanos() / 1_000_000_000
         if let cached = authCache[token], cached.expiresAt > now { return cached.keyID }
         guard let keyID = try APIKeyStore.authenticate(hash: APIKeyStore.hash(secret: token), on: database()) else {
             authCache[token] = nil
@@ -71,11 +71,5 @@ public final class APIContext {
         if authCache.count > 1000 { authCache.removeAll() }
         authCache[token] = (keyID, now + Self.authCacheSeconds)
         return keyID
-    }
-
-    private static func monotonicSeconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec)
     }
 }

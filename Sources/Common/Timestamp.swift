@@ -12,11 +12,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// The current wall-clock time, truncated to whole seconds.
-    public static func now() -> Timestamp {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Timestamp(epochSeconds: Int64(spec.tv_sec))
-    }
+    public static func now() -> Timestamp { Timestamp(epochSeconds: Clock.wallSeconds()) }
 
     /// Earliest and latest instants the service accepts: years 1970 through 9999.
     public static let minimum = Timestamp(epochSeconds: 0)

@@ -42,11 +42,7 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
             low: 0x8000_0000_0000_0000 | (randomB & 0x3FFF_FFFF_FFFF_FFFF))
     }
 
-    private static var nowMillis: UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
-    }
+    private static var nowMillis: UInt64 { UInt64(max(0, Clock.wallMillis())) }
 
     private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
         let status = CShim_randomBytes(buffer.baseAddress, UInt(buffer.count))

@@ -143,7 +143,7 @@ public final class FastCGIServer: Sendable {
     /// between many, few enough that other threads still get work.
     static let batchLimit = 8
 
-    private static var nowMillis: Int64 { CShim_monotonicNanos() / 1_000_000 }
+    private static var nowMillis: Int64 { Clock.monotonicNanos() / 1_000_000 }
 
     /// Takes a new connection, if another thread or process has not taken it already
     /// (EAGAIN), and leaves its first request to the loop rather than a blocking read.

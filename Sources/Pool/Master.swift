@@ -1,4 +1,5 @@
 import CShim
+import Common
 import Logging
 
 #if canImport(Glibc)
@@ -110,7 +111,7 @@ public final class Master {
     public func run() throws -> Int32 {
         listenFD = try openListener(options.listen)
         board = try Scoreboard.create(path: options.scoreboardPath)
-        board.set(.startTime, UInt64(CShim_wallSeconds()))
+        board.set(.startTime, UInt64(Clock.wallSeconds()))
         board.set(.masterPID, UInt64(CShim_getpid()))
         board.set(.workersConfigured, UInt64(options.workers))
         board.set(.generation, UInt64(generation))
@@ -192,7 +193,7 @@ public final class Master {
             if let index = jobs.firstIndex(where: { $0.pid == pid }) {
                 jobs[index].pid = nil
                 if exitCode != 0 || termSignal != 0 {
-                    jobs[index].backoff.recordCrash(now: CShim_monotonicNanos())
+                    jobs[index].backoff.recordCrash(now: Clock.monotonicNanos())
                     logger.error(
                         "\(jobs[index].job.name) failed", metadata: ["code": "\(exitCode)", "signal": "\(termSignal)"])
                 }
@@ -215,7 +216,7 @@ public final class Master {
                 logger.info("worker recycled after its maximum requests", metadata: metadata)
             } else {
                 board.increment(.restartsCrash)
-                backoff.recordCrash(now: CShim_monotonicNanos())
+                backoff.recordCrash(now: Clock.monotonicNanos())
                 logger.error("worker died; replacing it", metadata: metadata)
             }
         }
@@ -223,7 +224,7 @@ public final class Master {
 
     func replaceMissingWorkers() {
         let serving = workers.values.filter { $0.generation == generation && !$0.draining }.count
-        guard serving < options.workers, backoff.mayStart(now: CShim_monotonicNanos()) else { return }
+        guard serving < options.workers, backoff.mayStart(now: Clock.monotonicNanos()) else { return }
         for _ in serving..<options.workers { spawn(generation: generation) }
     }
 
@@ -231,7 +232,7 @@ public final class Master {
 
     func startReload() {
         let readyTimeout = Int64(options.readyTimeoutSeconds) * 1_000_000_000
-        guard let next = reload.begin(now: CShim_monotonicNanos(), readyTimeout: readyTimeout) else {
+        guard let next = reload.begin(now: Clock.monotonicNanos(), readyTimeout: readyTimeout) else {
             logger.warning("reload already in progress; ignoring SIGHUP")
             return
         }
@@ -243,7 +244,7 @@ public final class Master {
         guard let next = reload.pending else { return }
         let fresh = workers.values.filter { $0.generation == next }
         let allReady = fresh.count == options.workers && fresh.allSatisfy({ board.slot($0.slot).state == .ready })
-        switch reload.progress(allReady: allReady, now: CShim_monotonicNanos()) {
+        switch reload.progress(allReady: allReady, now: Clock.monotonicNanos()) {
         case .wait:
             break
         case .promote(let retired, let serving):
@@ -273,14 +274,14 @@ public final class Master {
     func drain(_ pid: pid_t) {
         guard var worker = workers[pid] else { return }
         worker.draining = true
-        worker.drainDeadline = CShim_monotonicNanos() + Int64(options.gracefulTimeoutSeconds) * 1_000_000_000
+        worker.drainDeadline = Clock.monotonicNanos() + Int64(options.gracefulTimeoutSeconds) * 1_000_000_000
         workers[pid] = worker
         board.slot(worker.slot).markDraining()
         kill(pid, SIGTERM)
     }
 
     func escalateDrains() {
-        let now = CShim_monotonicNanos()
+        let now = Clock.monotonicNanos()
         for worker in workers.values where worker.draining && worker.drainDeadline > 0 && now > worker.drainDeadline {
             logger.warning(
                 "worker did not drain within \(options.gracefulTimeoutSeconds) s; killing it",
@@ -317,13 +318,13 @@ public final class Master {
     /// Starts each job that is due and not running: a periodic one every interval (a
     /// billing run on several hosts is safe), a long-running one again after backoff.
     func startJobsIfDue() {
-        let now = Int64(CShim_wallSeconds())
+        let now = Clock.wallSeconds()
         for index in jobs.indices where jobs[index].pid == nil && !jobs[index].job.command.isEmpty {
             let job = jobs[index].job
             if job.interval > 0 {
                 guard now >= jobs[index].nextStart else { continue }
                 jobs[index].nextStart = now + Int64(job.interval)
-            } else if !jobs[index].backoff.mayStart(now: CShim_monotonicNanos()) {
+            } else if !jobs[index].backoff.mayStart(now: Clock.monotonicNanos()) {
                 continue
             }
             jobs[index].pid = start(job.command, listenFD: -1)

@@ -4,7 +4,7 @@ import Common
 extension Scoreboard {
     /// `GET /status`: php-fpm's status page fields, as JSON, for the whole pool.
     public func statusJSON() -> [UInt8] {
-        let now = CShim_wallSeconds()
+        let now = Clock.wallSeconds()
         let live = slots.filter { $0.state != .free }
         let totalThreads = live.filter { $0.state == .ready }.reduce(0) { $0 + $1.threads }
         let busy = Int(Int64(bitPattern: get(.busy)))

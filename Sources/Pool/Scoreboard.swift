@@ -1,4 +1,5 @@
 import CShim
+import Common
 
 #if canImport(Glibc)
     import Glibc
@@ -153,7 +154,7 @@ public struct Slot: Sendable {
         for thread in 0..<Scoreboard.maxThreads { board.store(threadBase(thread), 0) }
         write(.pid, UInt64(UInt32(bitPattern: pid)))
         write(.generation, UInt64(generation))
-        write(.startedAt, UInt64(max(0, CShim_wallSeconds())))
+        write(.startedAt, UInt64(max(0, Clock.wallSeconds())))
         write(.state, State.starting.rawValue)
     }
 

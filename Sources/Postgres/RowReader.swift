@@ -94,3 +94,16 @@ public struct RowReader {
     @inlinable
     public mutating func skip(_ count: Int = 1) { column += count }
 }
+
+/// A value read from a row's columns in order; `init(row:)` reads it from a whole row.
+public protocol RowDecodable {
+    /// Reads the columns at the reader's cursor, leaving it after them (a join reads on).
+    init(_ reader: inout RowReader) throws
+}
+
+extension RowDecodable {
+    public init(row: Row) throws {
+        var reader = RowReader(row)
+        try self.init(&reader)
+    }
+}

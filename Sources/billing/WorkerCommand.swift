@@ -2,6 +2,7 @@ import ArgumentParser
 import Billing
 import BillingAPI
 import CShim
+import Common
 import FastCGI
 import HTTP
 import Logging
@@ -128,11 +129,11 @@ final class RequestHandler: FastCGIHandler {
 
     /// Answers one request through `run`, with the worker's bookkeeping around it.
     private func handle(_ httpRequest: HTTPRequest, run: () -> HTTPResponse) -> FastCGIResponse {
-        let started = CShim_monotonicNanos()
+        let started = Clock.monotonicNanos()
         slot.begin(thread: thread, method: httpRequest.method, path: httpRequest.path, requestID: httpRequest.requestID)
         context.requestID = httpRequest.requestID
         let response = run()
-        let seconds = Double(CShim_monotonicNanos() - started) / 1e9
+        let seconds = Double(Clock.monotonicNanos() - started) / 1e9
         slot.board.recordRequest(route: response.route, status: response.status, seconds: seconds)
         slot.end(thread: thread)
         if response.status >= 500 {

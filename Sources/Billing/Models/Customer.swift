@@ -3,7 +3,7 @@ import Postgres
 
 /// Someone who is billed. `currency` is set by the first subscription; `balanceCents` is
 /// credit (negative) or debt (positive) carried to the next invoice.
-public struct Customer: Equatable, Sendable {
+public struct Customer: Equatable, Sendable, RowDecodable {
     public var id: ID<Customer>
     public var email: String
     public var name: String
@@ -14,8 +14,7 @@ public struct Customer: Equatable, Sendable {
 
     static let columns = "id, email, name, metadata, currency, balance_cents, created_at"
 
-    init(row: Row) throws {
-        var r = RowReader(row)
+    public init(_ r: inout RowReader) throws {
         id = try r.id()
         email = try r.string()
         name = try r.string()

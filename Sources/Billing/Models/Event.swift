@@ -2,7 +2,7 @@ import Common
 import Postgres
 
 /// A change, recorded in the same transaction as the change itself.
-public struct Event: Sendable {
+public struct Event: Sendable, RowDecodable {
     public enum Kind: String, CaseIterable, Sendable {
         case customerCreated = "customer.created"
         case customerUpdated = "customer.updated"
@@ -26,8 +26,7 @@ public struct Event: Sendable {
 
     static let columns = "id, type, created_at, data"
 
-    init(row: Row) throws {
-        var r = RowReader(row)
+    public init(_ r: inout RowReader) throws {
         id = try r.id()
         type = try r.string()
         createdAt = try r.timestamp()

@@ -2,7 +2,7 @@ import Common
 import Postgres
 
 /// A bill for one period of a subscription (or a plan change), with its lines.
-public struct Invoice: Equatable, Sendable {
+public struct Invoice: Equatable, Sendable, RowDecodable {
     public enum Status: String, CaseIterable, Sendable {
         case open, paid, void, uncollectible
     }
@@ -29,13 +29,9 @@ public struct Invoice: Equatable, Sendable {
         id, number, customer_id, subscription_id, billing_reason, status, currency, subtotal_cents, \
         balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at, voided_at
         """
-    init(row: Row, lines: [InvoiceLine] = []) throws {
-        var r = RowReader(row)
-        try self.init(&r, lines: lines)
-    }
-
-    /// Reads the columns at the reader's cursor, leaving it after them (a join reads on).
-    init(_ r: inout RowReader, lines: [InvoiceLine] = []) throws {
+    /// Reads the columns at the reader's cursor, leaving it after them (a join reads on);
+    /// the lines come separately.
+    public init(_ r: inout RowReader) throws {
         id = try r.id()
         number = try r.string()
         customerID = try r.id()
@@ -52,7 +48,7 @@ public struct Invoice: Equatable, Sendable {
         createdAt = try r.timestamp()
         paidAt = r.optionalTimestamp()
         voidedAt = r.optionalTimestamp()
-        self.lines = lines
+        lines = []
     }
 
     init(
@@ -87,7 +83,7 @@ public struct Invoice: Equatable, Sendable {
 }
 
 /// One line of an invoice: a period's charge, a trial, or a proration credit (negative).
-public struct InvoiceLine: Equatable, Sendable {
+public struct InvoiceLine: Equatable, Sendable, RowDecodable {
     public enum Kind: String, Sendable {
         case subscription, proration, trial
     }
@@ -104,13 +100,7 @@ public struct InvoiceLine: Equatable, Sendable {
     /// The same columns of the joined table `child`.
     static let columnsOfChild = columns.split(separator: ", ").map { "child.\($0)" }.joined(separator: ", ")
 
-    init(row: Row) throws {
-        var r = RowReader(row)
-        try self.init(&r)
-    }
-
-    /// Reads the columns at the reader's cursor, leaving it after them.
-    init(_ r: inout RowReader) throws {
+    public init(_ r: inout RowReader) throws {
         id = try r.id()
         invoiceID = try r.id()
         kind = try r.value()

@@ -3,7 +3,7 @@ import Postgres
 
 /// A price and a billing interval. Price, currency and interval never change once
 /// created; only the name and whether new subscriptions may use it.
-public struct Plan: Equatable, Sendable {
+public struct Plan: Equatable, Sendable, RowDecodable {
     public var id: ID<Plan>
     public var code: String
     public var name: String
@@ -17,8 +17,7 @@ public struct Plan: Equatable, Sendable {
     static let columns =
         "id, code, name, amount_cents, currency, interval, interval_count, trial_days, is_active, created_at"
 
-    init(row: Row) throws {
-        var r = RowReader(row)
+    public init(_ r: inout RowReader) throws {
         id = try r.id()
         code = try r.string()
         name = try r.string()

@@ -2,7 +2,7 @@ import Common
 import Postgres
 
 /// A customer's subscription to a plan and where it stands in its billing calendar.
-public struct Subscription: Equatable, Sendable {
+public struct Subscription: Equatable, Sendable, RowDecodable {
     public enum Status: String, CaseIterable, Sendable {
         case trialing, active
         case pastDue = "past_due"
@@ -32,13 +32,7 @@ public struct Subscription: Equatable, Sendable {
     /// The same columns qualified with the alias `s`, for joins.
     static let qualifiedColumns = qualified(columns, with: "s")
 
-    init(row: Row) throws {
-        var r = RowReader(row)
-        try self.init(&r)
-    }
-
-    /// Reads the columns at the reader's cursor, leaving it after them (a join reads on).
-    init(_ r: inout RowReader) throws {
+    public init(_ r: inout RowReader) throws {
         id = try r.id()
         customerID = try r.id()
         planID = try r.id()
