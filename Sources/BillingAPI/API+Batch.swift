@@ -31,10 +31,17 @@ extension API {
         for index in order {
             context.use(prefetched[index]?.statement)
             answer(index, requests[index]) {
-                handle(requests[index], context: context, resuming: prefetched[index]?.routed)
+                resume(requests[index], from: prefetched[index]?.routed, context: context)
             }
         }
         context.use(nil)
+    }
+
+    /// Answers a request, from where the recording pass routed and authenticated it when it
+    /// did (its first statement then came from the endpoint itself).
+    func resume(_ request: HTTPRequest, from routed: RoutedCall?, context: APIContext) -> HTTPResponse {
+        guard let routed else { return handle(request, context: context) }
+        return answer(request, context: context, route: routed.endpoint.route) { _ in try run(routed) }
     }
 
     /// Finds the first statement of each GET among `requests` by running it with
@@ -66,12 +73,15 @@ extension API {
     /// What a GET would send first, with the request as routed and authenticated when
     /// that statement came from its endpoint (not from checking its API key).
     func firstStatement(of request: HTTPRequest, context: APIContext, on db: Connection) -> FirstStatement {
-        var route = 0
+        var matched = 0
         var routed: RoutedCall? = nil
         // Whatever the request makes of the recorded statement's marker is discarded here:
-        // the marker never reaches error mapping, a log or a response.
+        // the marker never reaches error mapping, a log or a response. A statement recorded
+        // while checking the API key leaves `routed` nil: the request then runs from the start.
         let recorded = db.firstStatement {
-            _ = try? respond(to: request, context: context, route: &route, routed: { routed = $0 })
+            guard let call = try? route(request, context: context, matched: &matched) else { return }
+            routed = call
+            _ = try? run(call)
         }
         switch recorded {
         case .statement(let query): return .statement((query, routed))

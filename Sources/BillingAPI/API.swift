@@ -83,14 +83,19 @@ public struct API: Sendable {
 
     /// Answers one request; every failure becomes a problem+json response.
     public func handle(_ request: HTTPRequest, context: APIContext) -> HTTPResponse {
-        handle(request, context: context, resuming: nil)
+        answer(request, context: context) { matched in
+            try run(try route(request, context: context, matched: &matched))
+        }
     }
 
-    /// `resuming` continues a request that `prefetch` already routed and authenticated.
-    func handle(_ request: HTTPRequest, context: APIContext, resuming: RoutedCall?) -> HTTPResponse {
-        var route = 0
+    /// Runs `body`, turning a failure into its problem+json answer, labelled with the route
+    /// that `body` matched (starting at `route`; 0 when none matched).
+    func answer(
+        _ request: HTTPRequest, context: APIContext, route: Int = 0, _ body: (inout Int) throws -> HTTPResponse
+    ) -> HTTPResponse {
+        var route = route
         do {
-            return try respond(to: request, context: context, route: &route, resuming: resuming)
+            return try body(&route)
         } catch {
             var response = ErrorMapping.problem(for: error, context: context).response(requestID: request.requestID)
             response.route = route
@@ -104,33 +109,28 @@ public struct API: Sendable {
         var call: Call
     }
 
-    /// The answer, or the failure that `handle` turns into a problem. `routed` sees the
-    /// request once it is routed and authenticated.
-    func respond(
-        to request: HTTPRequest, context: APIContext, route: inout Int, resuming: RoutedCall? = nil,
-        routed: ((RoutedCall) -> Void)? = nil
-    ) throws -> HTTPResponse {
-        var routedCall: RoutedCall
-        if let resuming {
-            routedCall = resuming
-        } else {
-            switch router.match(method: request.method, path: request.path) {
-            case .notFound:
-                throw Problem.notFound("no route for \(request.path)")
-            case .methodNotAllowed(let allow):
-                throw Problem.methodNotAllowed(allow: allow)
-            case .found(let endpoint, let parameters):
-                route = endpoint.route
-                var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
-                if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
-                if request.bodyTooLarge { throw Problem.payloadTooLarge }
-                routedCall = RoutedCall(endpoint: endpoint, call: call)
-            }
+    /// Finds the request's endpoint (`matched` is its route's index once found) and checks
+    /// its API key and body size.
+    func route(_ request: HTTPRequest, context: APIContext, matched: inout Int) throws -> RoutedCall {
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound:
+            throw Problem.notFound("no route for \(request.path)")
+        case .methodNotAllowed(let allow):
+            throw Problem.methodNotAllowed(allow: allow)
+        case .found(let endpoint, let parameters):
+            matched = endpoint.route
+            var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
+            if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
+            if request.bodyTooLarge { throw Problem.payloadTooLarge }
+            return RoutedCall(endpoint: endpoint, call: call)
         }
-        route = routedCall.endpoint.route
-        routed?(routedCall)
-        var response = try routedCall.endpoint.run(&routedCall.call)
-        response.route = routedCall.endpoint.route
+    }
+
+    /// Runs a routed request's endpoint.
+    func run(_ routed: RoutedCall) throws -> HTTPResponse {
+        var call = routed.call
+        var response = try routed.endpoint.run(&call)
+        response.route = routed.endpoint.route
         return response
     }
 }
