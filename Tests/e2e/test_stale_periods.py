@@ -3,13 +3,15 @@ its subscription up to date; credit comes from what was billed; one lock order, 
 never deadlocks with requests; catch-up is bounded per transaction; payments cannot
 predate their invoice."""
 
+import json
 import re
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
 
-from conftest import BASE_URL, new_customer, new_plan, sql, subscribe
+from conftest import BASE_URL, BILLING_BIN, new_customer, new_plan, sql, subscribe
 from pool import Pool
 from test_billing import add_months, invoices_of, iso, now, run, share, ts
 
@@ -228,3 +230,13 @@ def test_a_payment_cannot_predate_its_invoice(client):
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "paid_at"
     assert client.post(f"/invoices/{invoice['id']}/pay", {"paid_at": invoice["created_at"]}).status_code == 200
+
+
+def test_a_failed_run_says_so_in_the_log():
+    """The pool runs `billing run-due` unattended: when a run fails, its cause is logged."""
+    result = subprocess.run([BILLING_BIN, "run-due", "--database-url", "postgresql:///billing?host=/nonexistent"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failed = [line for line in lines if line.get("msg") == "billing run failed"]
+    assert failed and failed[0]["level"] == "error" and "connection" in failed[0]["error"], result.stderr
