@@ -75,6 +75,10 @@ final class APIHarness {
     }
 }
 
+/// The suites that share the database run one test at a time: a list read by one test must
+/// not change under it because another test is changing the same objects.
+@Suite(.serialized, .database) enum InProcessAPI {}
+
 extension Trait where Self == ConditionTrait {
     /// Runs only where a database is given (`make unit` and `make test` always give one).
     static var database: Self { .enabled(if: APIHarness.databaseURL != nil, "needs DATABASE_URL") }
