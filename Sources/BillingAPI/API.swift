@@ -25,11 +25,16 @@ public struct API: Sendable {
         routeLabels.append("\(method) \(path)")
     }
 
-    /// Adds a read-only route from outside the module (the pool's `/status` and `/metrics`).
+    /// Adds a read-only route from outside the module (the pool's `/status` and `/metrics`);
+    /// `loopbackOnly` refuses every client but this host (403), whatever nginx lets through.
     public mutating func addRead(
-        _ path: String, authenticated: Bool, _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse
+        _ path: String, authenticated: Bool, loopbackOnly: Bool = false,
+        _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse
     ) {
-        add("GET", path, authenticated: authenticated) { call in try body(call.request) }
+        add("GET", path, authenticated: authenticated) { call in
+            guard !loopbackOnly || call.request.isFromLoopback else { throw Problem.loopbackOnly }
+            return try body(call.request)
+        }
     }
 
     /// The complete API of API.md.

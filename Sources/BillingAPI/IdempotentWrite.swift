@@ -57,6 +57,9 @@ enum IdempotentWrite {
         return response
     }
 
+    static let badKey = Problem.badRequest(
+        "Idempotency-Key must be sent once, as 1 to \(maximumKeyLength) printable ASCII characters")
+
     static let inProgress = Problem.conflict(
         "a request with this Idempotency-Key is still being processed; retry later", slug: "idempotency-key-in-use")
 
@@ -79,12 +82,10 @@ enum IdempotentWrite {
     /// A key is 1…255 printable ASCII characters, sent once: anything else could make two
     /// different keys one (invalid bytes repaired alike) or pick one of two keys silently.
     private static func validatedKey(_ request: HTTPRequest) throws -> String? {
-        let refused = Problem.badRequest(
-            "Idempotency-Key must be sent once, as 1 to \(maximumKeyLength) printable ASCII characters")
-        guard !request.idempotencyKeyUnreadable else { throw refused }
+        guard !request.idempotencyKeyUnreadable else { throw badKey }
         guard let key = request.idempotencyKey else { return nil }
         guard (1...maximumKeyLength).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) })
-        else { throw refused }
+        else { throw badKey }
         return key
     }
 

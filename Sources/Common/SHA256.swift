@@ -5,14 +5,15 @@ import CCrypto
 public enum SHA256 {
     public static let digestLength = Int(SHA256_DIGEST_LENGTH)
 
-    /// The 32-byte digest of `message`.
+    /// The 32-byte digest of `message`, read in place when it is contiguous (an array: the
+    /// idempotency fingerprint of every keyed request body).
     public static func hash(_ message: some Collection<UInt8>) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: digestLength)
-        let bytes = Array(message)
-        bytes.withUnsafeBufferPointer { input in
-            digest.withUnsafeMutableBufferPointer { output in
-                _ = CCrypto.SHA256(input.baseAddress, input.count, output.baseAddress)
-            }
+        func digestOf(_ input: UnsafeBufferPointer<UInt8>) {
+            digest.withUnsafeMutableBufferPointer { _ = CCrypto.SHA256(input.baseAddress, input.count, $0.baseAddress) }
+        }
+        if message.withContiguousStorageIfAvailable(digestOf) == nil {
+            Array(message).withUnsafeBufferPointer(digestOf)
         }
         return digest
     }
@@ -27,15 +28,15 @@ public enum HMACSHA256 {
     public static func authenticate(_ message: some Collection<UInt8>, key: some Collection<UInt8>) -> [UInt8] {
         var code = [UInt8](repeating: 0, count: SHA256.digestLength)
         var length: UInt32 = 0
-        let keyBytes = Array(key)
+        // libcrypto takes an empty key as a real address and a length of 0, never NULL.
+        let keyBytes = key.isEmpty ? [0] : Array(key)
         let messageBytes = Array(message)
         keyBytes.withUnsafeBufferPointer { keyBuffer in
             messageBytes.withUnsafeBufferPointer { input in
                 code.withUnsafeMutableBufferPointer { output in
-                    // A key or message of length 0 may have no address; libcrypto takes any pointer then.
                     _ = HMAC(
-                        EVP_sha256(), keyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(keyBuffer.count),
-                        input.baseAddress, input.count, output.baseAddress, &length)
+                        EVP_sha256(), keyBuffer.baseAddress, Int32(key.count), input.baseAddress, input.count,
+                        output.baseAddress, &length)
                 }
             }
         }

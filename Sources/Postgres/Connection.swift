@@ -63,7 +63,7 @@ public final class Connection {
     /// Runs a parameterised statement (prepared on first use) and returns its rows.
     @discardableResult
     public func query(_ query: SQLQuery) throws(PostgresError) -> ResultSet {
-        if recording != .off { throw record(.statement(query)) }
+        if !recording.isOff { throw record(.statement(query)) }
         if let prefetched = takePrefetched(matching: query) { return try prefetched.get() }
         return try retryingOnFreshConnection { () throws(PostgresError) in try run(query) }
     }
@@ -95,7 +95,7 @@ public final class Connection {
     /// allowed): for migrations and transaction control only.
     @discardableResult
     public func execute(unsafeSQL sql: String) throws(PostgresError) -> ResultSet {
-        if recording != .off { throw record(.notDeferrable) }
+        if !recording.isOff { throw record(.notDeferrable) }
         return try retryingOnFreshConnection { () throws(PostgresError) in
             guard let handle else { throw PostgresError(kind: .connection, detail: "not connected") }
             return try check(PQexec(handle, sql))

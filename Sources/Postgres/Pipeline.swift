@@ -11,7 +11,7 @@ public enum Deferral {
 }
 
 /// What a connection does with statements: run them, or record the first one.
-enum Recording: Equatable {
+enum Recording {
     /// Statements run.
     case off
     /// `firstStatement(of:)` runs and nothing was sent yet.
@@ -19,11 +19,9 @@ enum Recording: Equatable {
     /// The first statement, kept; later ones are refused unrecorded.
     case recorded(Deferral)
 
-    static func == (lhs: Recording, rhs: Recording) -> Bool {
-        switch (lhs, rhs) {
-        case (.off, .off), (.waiting, .waiting), (.recorded, .recorded): return true
-        default: return false
-        }
+    var isOff: Bool {
+        if case .off = self { return true }
+        return false
     }
 }
 
@@ -39,14 +37,14 @@ extension Connection {
     /// caller) and is returned, or nil when `body` sent none.
     public func firstStatement(of body: () -> Void) -> Deferral? {
         recording = .waiting
-        body()
         defer { recording = .off }
+        body()
         guard case .recorded(let deferral) = recording else { return nil }
         return deferral
     }
 
     func record(_ deferral: Deferral) -> PostgresError {
-        if recording == .waiting { recording = .recorded(deferral) }
+        if case .waiting = recording { recording = .recorded(deferral) }
         return PostgresError(kind: .deferred, detail: "statement recorded, not sent")
     }
 
@@ -68,7 +66,7 @@ extension Connection {
     /// the usual way. Reads only: nothing here may depend on another statement's effect.
     public func prefetch(_ queries: [SQLQuery]) -> [PrefetchedStatement?] {
         var fetched = [PrefetchedStatement?](repeating: nil, count: queries.count)
-        guard !inTransaction, recording == .off, let handle, PQstatus(handle) == CONNECTION_OK,
+        guard !inTransaction, recording.isOff, let handle, PQstatus(handle) == CONNECTION_OK,
             queries.reduce(0, { $0 + 64 + $1.binds.reduce(0) { $0 + ($1?.utf8.count ?? 0) } }) <= Self.prefetchMaxBytes
         else { return fetched }
         // New statements are prepared first, one round trip each, once per connection.

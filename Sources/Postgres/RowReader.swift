@@ -8,74 +8,44 @@ import Common
 public struct RowReader {
     public let row: Row
     /// The next column to read.
-    public var column: Int
+    public var column = 0
 
     @inlinable
-    public init(_ row: Row, from column: Int = 0) {
-        self.row = row
-        self.column = column
-    }
+    public init(_ row: Row) { self.row = row }
 
+    /// The next column as `read` takes it from the row; nil there is a decoding error.
     @inlinable
-    mutating func next() -> Int {
+    mutating func next<Value>(_ type: StaticString, _ read: (Row, Int) -> Value?) throws(PostgresError) -> Value {
         defer { column += 1 }
-        return column
-    }
-
-    @inlinable
-    func unreadable(_ column: Int, _ type: String) -> PostgresError {
-        PostgresError(kind: .decoding, detail: "column \(column) is NULL or not a \(type)")
-    }
-
-    @inlinable
-    public mutating func string() throws(PostgresError) -> String {
-        let column = next()
-        guard let value = row.string(column) else { throw unreadable(column, "string") }
+        guard let value = read(row, column) else {
+            throw PostgresError(kind: .decoding, detail: "column \(column) is NULL or not a \(type)")
+        }
         return value
     }
 
     @inlinable
-    public mutating func optionalString() -> String? { row.string(next()) }
+    public mutating func string() throws(PostgresError) -> String { try next("string") { $0.string($1) } }
 
     @inlinable
-    public mutating func int64() throws(PostgresError) -> Int64 {
-        let column = next()
-        guard let value = row.int64(column) else { throw unreadable(column, "bigint") }
-        return value
-    }
+    public mutating func int64() throws(PostgresError) -> Int64 { try next("bigint") { $0.int64($1) } }
 
     @inlinable
     public mutating func int() throws(PostgresError) -> Int { Int(try int64()) }
 
     @inlinable
-    public mutating func bool() throws(PostgresError) -> Bool {
-        let column = next()
-        guard let value = row.bool(column) else { throw unreadable(column, "boolean") }
-        return value
-    }
+    public mutating func bool() throws(PostgresError) -> Bool { try next("boolean") { $0.bool($1) } }
 
     @inlinable
     public mutating func timestamp() throws(PostgresError) -> Timestamp {
-        let column = next()
-        guard let value = row.timestamp(column) else { throw unreadable(column, "timestamptz") }
-        return value
+        try next("timestamptz") { $0.timestamp($1) }
     }
 
     @inlinable
-    public mutating func optionalTimestamp() -> Timestamp? { row.timestamp(next()) }
+    public mutating func uuid() throws(PostgresError) -> UUID128 { try next("uuid") { $0.uuid($1) } }
 
     @inlinable
     public mutating func id<Entity>(_ entity: Entity.Type = Entity.self) throws(PostgresError) -> ID<Entity> {
-        let column = next()
-        guard let value = row.id(column, as: entity) else { throw unreadable(column, "uuid") }
-        return value
-    }
-
-    @inlinable
-    public mutating func uuid() throws(PostgresError) -> UUID128 {
-        let column = next()
-        guard let value = row.uuid(column) else { throw unreadable(column, "uuid") }
-        return value
+        ID(try uuid())
     }
 
     /// A text column holding one of an enum's raw values (a status, a kind).
@@ -83,16 +53,20 @@ public struct RowReader {
     public mutating func value<Value: RawRepresentable>(_ type: Value.Type = Value.self) throws(PostgresError)
         -> Value where Value.RawValue == String
     {
-        let column = next()
-        guard let value = row.string(column).flatMap(Value.init(rawValue:)) else {
-            throw unreadable(column, "\(Value.self)")
-        }
-        return value
+        try next("known value") { $0.string($1).flatMap(Value.init(rawValue:)) }
     }
 
-    /// Skips a column read elsewhere (or not at all).
     @inlinable
-    public mutating func skip(_ count: Int = 1) { column += count }
+    public mutating func optionalString() -> String? {
+        defer { column += 1 }
+        return row.string(column)
+    }
+
+    @inlinable
+    public mutating func optionalTimestamp() -> Timestamp? {
+        defer { column += 1 }
+        return row.timestamp(column)
+    }
 }
 
 /// A value read from a row's columns in order; `init(row:)` reads it from a whole row.

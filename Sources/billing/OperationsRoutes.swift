@@ -7,14 +7,12 @@ import Pool
 /// address again); they need an API key like every other route.
 enum OperationsRoutes {
     static func register(in api: inout API, board: Scoreboard) {
-        api.addRead("/status", authenticated: true) { request in
-            guard request.isFromLoopback else { throw Problem.loopbackOnly }
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: board.statusJSON())
+        api.addRead("/status", authenticated: true, loopbackOnly: true) { _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: board.statusJSON())
         }
         let labels = api.routeLabels + ["GET /metrics"]
-        api.addRead("/metrics", authenticated: true) { request in
-            guard request.isFromLoopback else { throw Problem.loopbackOnly }
-            return HTTPResponse(
+        api.addRead("/metrics", authenticated: true, loopbackOnly: true) { _ in
+            HTTPResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
                 body: Array(board.metricsText(routeLabels: labels).utf8))
         }

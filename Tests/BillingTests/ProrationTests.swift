@@ -24,16 +24,34 @@ private let day: Int64 = 86_400
         #expect(Proration.share(of: amount, remaining: remaining, of: length) == share)
     }
 
+    /// A line billed for `[start, end)` (seconds), as stored.
+    private func billed(_ amount: Int64, _ start: Int64, _ end: Int64) -> Proration.BilledLine {
+        .init(amount: amount, start: Timestamp(epochSeconds: start), end: Timestamp(epochSeconds: end))
+    }
+
+    /// The credit (what was billed and is left unused) and the charge for the rest of a
+    /// 30-day period on the new price: the two lines of a prorated change at `now`.
+    private func change(billed lines: [Proration.BilledLine], to newAmount: Int64, at now: Int64) -> (
+        credit: Int64, charge: Int64
+    ) {
+        (
+            -Proration.unused(of: lines, at: Timestamp(epochSeconds: now))!,
+            Proration.share(of: newAmount, remaining: 30 * day - now, of: 30 * day)
+        )
+    }
+
     @Test func upgradeAtTheExactMiddleOfA30DayPeriod() {
-        let change = Proration.change(from: 1000, to: 2000, at: 15 * day, periodStart: 0, periodEnd: 30 * day)
+        let change = change(billed: [billed(1000, 0, 30 * day)], to: 2000, at: 15 * day)
         #expect(change.credit == -500)
         #expect(change.charge == 1000)
     }
 
     @Test func threeUpgradesInOneMonthNet6000() {
         // 3000 billed on day 1; upgrades to 6000 on day 11 and to 9000 on day 21 of 30.
-        let first = Proration.change(from: 3000, to: 6000, at: 10 * day, periodStart: 0, periodEnd: 30 * day)
-        let second = Proration.change(from: 6000, to: 9000, at: 20 * day, periodStart: 0, periodEnd: 30 * day)
+        var lines = [billed(3000, 0, 30 * day)]
+        let first = change(billed: lines, to: 6000, at: 10 * day)
+        lines += [billed(first.credit, 10 * day, 30 * day), billed(first.charge, 10 * day, 30 * day)]
+        let second = change(billed: lines, to: 9000, at: 20 * day)
         #expect((first.credit, first.charge) == (-2000, 4000))
         #expect((second.credit, second.charge) == (-2000, 3000))
         #expect(3000 + first.credit + first.charge + second.credit + second.charge == 6000)
@@ -47,10 +65,11 @@ private let day: Int64 = 86_400
             let amount = Int64(generator.next() % 1_000_000_000_001)
             let length = Int64(1 + generator.next() % (366 * 86_400))
             let elapsed = Int64(generator.next() % UInt64(length + 1))
-            let change = Proration.change(from: amount, to: amount, at: elapsed, periodStart: 0, periodEnd: length)
-            #expect(-change.credit <= amount)
-            #expect(change.credit <= 0)
-            #expect(change.credit + change.charge == 0)
+            let credit = -Proration.unused(of: [billed(amount, 0, length)], at: Timestamp(epochSeconds: elapsed))!
+            let charge = Proration.share(of: amount, remaining: length - elapsed, of: length)
+            #expect(-credit <= amount)
+            #expect(credit <= 0)
+            #expect(credit + charge == 0)
         }
     }
 }

@@ -173,4 +173,11 @@ import Testing
     func matchesRFC4231(key: String, message: [UInt8], code: String) {
         #expect(HMACSHA256.hex(message, key: Self.bytes(key)) == code)
     }
+
+    /// An empty key and message (no address to pass for either) still sign.
+    @Test func signsWithAnEmptyKey() {
+        #expect(
+            HMACSHA256.hex([UInt8](), key: [UInt8]())
+                == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+    }
 }

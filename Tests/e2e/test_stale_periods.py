@@ -240,3 +240,22 @@ def test_a_failed_run_says_so_in_the_log():
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     failed = [line for line in lines if line.get("msg") == "billing run failed"]
     assert failed and failed[0]["level"] == "error" and "connection" in failed[0]["error"], result.stderr
+
+
+def test_actions_racing_runs_on_a_stale_subscription_invoice_each_period_once(client):
+    """24 requests at once on one subscription back-dated to 2025: resumes (each catching it
+    up under its locks) and billing runs (catching it up with SKIP LOCKED). Every missed
+    month is invoiced exactly once, whoever gets there first."""
+    _, _, subscription = back_dated(client)
+    headers = {"Authorization": f"Bearer {client.key}", "Content-Type": "application/json"}
+
+    def act(index):
+        path = "/billing/run" if index % 2 else f"/subscriptions/{subscription['id']}/resume"
+        return requests.post(BASE_URL + path, headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(act, range(24)))
+    # A resume after the run canceled it for nonpayment (unpaid since 2025) is 409.
+    assert set(statuses) <= {200, 409}, statuses
+    starts = [i["period_start"] for i in cycle_invoices(client, subscription)]
+    assert starts == months_due(ts("2025-01-01T00:00:00Z"), now())

@@ -14,17 +14,6 @@ public struct PlanChange: Equatable, Sendable {
     /// `unusedCredit` is what was billed for the rest of the current period (see
     /// `SubscriptionService.unusedBilled`), credited when prorating.
     public init(
-        from oldPlan: Plan, unusedCredit: Int64, to newPlan: Plan, prorate: Bool, now: Timestamp,
-        subscription: Subscription
-    ) {
-        self.init(
-            oldName: oldPlan.name, unusedCredit: unusedCredit, oldInterval: oldPlan.interval,
-            newName: newPlan.name, newAmount: newPlan.amountCents, newInterval: newPlan.interval,
-            prorate: prorate, now: now, status: subscription.status, anchor: subscription.billingCycleAnchor,
-            periodStart: subscription.currentPeriodStart, periodEnd: subscription.currentPeriodEnd)
-    }
-
-    public init(
         oldName: String, unusedCredit: Int64, oldInterval: BillingInterval, newName: String, newAmount: Int64,
         newInterval: BillingInterval, prorate: Bool, now: Timestamp, status: Subscription.Status,
         anchor: Timestamp, periodStart: Timestamp, periodEnd: Timestamp

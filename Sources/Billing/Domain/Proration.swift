@@ -41,16 +41,4 @@ public enum Proration {
         }
         return total
     }
-
-    /// The credit (negative) and charge lines of a plan change at `now` within `period`.
-    public static func change(
-        from oldAmount: Int64, to newAmount: Int64, at now: Int64, periodStart: Int64, periodEnd: Int64
-    ) -> (credit: Int64, charge: Int64) {
-        let length = periodEnd - periodStart
-        let remaining = periodEnd - now
-        return (
-            -share(of: oldAmount, remaining: remaining, of: length),
-            share(of: newAmount, remaining: remaining, of: length)
-        )
-    }
 }

@@ -50,27 +50,21 @@ public enum BillingRun {
         asOf: Timestamp, now: Timestamp, config: BillingConfig, batchSize: Int = defaultBatchSize,
         on db: Connection
     ) throws -> Summary {
-        var summary = Summary(asOf: asOf)
-        while try batch(
-            on: db, summary: &summary,
-            { summary in
-                try renewBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &summary, on: db)
-            }) > 0
-        {}
-        while try batch(
-            on: db, summary: &summary,
-            { summary in
-                try dunningBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &summary, on: db)
-            }) > 0
-        {}
-        while try batch(
-            on: db, summary: &summary,
+        // Each step runs in batches until a batch finds nothing left: renewals, then dunning,
+        // then the invoices that dunning's cancellations leave uncollectible.
+        let steps: [(inout Summary) throws -> Int] = [
+            { try renewBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &$0, on: db) },
+            { try dunningBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &$0, on: db) },
             { _ in
                 try InvoiceService.markUncollectibleAfterNonpayment(
                     graceDays: config.dunningGraceDays, asOf: asOf, limit: SubscriptionService.invoicesPerTransaction,
                     now: now, on: db)
-            }) > 0
-        {}
+            },
+        ]
+        var summary = Summary(asOf: asOf)
+        for step in steps {
+            while try batch(on: db, summary: &summary, step) > 0 {}
+        }
         return summary
     }
 

@@ -14,11 +14,16 @@ extension InvoiceService {
 
     public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice
     {
-        // Owners never change, so they can be read before any lock is taken.
-        guard let owners = try db.query("SELECT customer_id, subscription_id FROM invoices WHERE id = \(id)").first,
-            let customerID = owners.id(0, as: Customer.self), let subscriptionID = owners.id(1, as: Subscription.self)
+        // Owners never change: the customer is found through the invoice and locked in the
+        // same statement, then the subscription, then the invoice.
+        guard
+            let owners = try db.query(
+                """
+                SELECT i.subscription_id FROM invoices i JOIN customers c ON c.id = i.customer_id \
+                WHERE i.id = \(id) FOR UPDATE OF c
+                """
+            ).first, let subscriptionID = owners.id(0, as: Subscription.self)
         else { throw BillingError.notFound("no such invoice") }
-        _ = try CustomerService.lock(customerID, on: db)
         _ = try SubscriptionService.lock(subscriptionID, on: db)
         guard
             let row = try db.query("SELECT status, created_at FROM invoices WHERE id = \(id) FOR UPDATE").first,

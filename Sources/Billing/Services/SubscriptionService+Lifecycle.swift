@@ -61,35 +61,37 @@ extension SubscriptionService {
         on db: Connection
     ) throws -> Subscription {
         var events = EventLog.Pending()
-        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
+        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db).subscription
         guard subscription.status != .canceled else {
             throw BillingError.conflict("the subscription is already canceled", slug: "subscription-ended")
         }
-        guard !atPeriodEnd else {
+        let result: Subscription
+        if atPeriodEnd {
             guard !prorate else {
                 throw BillingError.invalid(field: "prorate", message: "applies only when canceling now")
             }
-            return try update(
+            result = try update(
                 """
                 UPDATE subscriptions SET cancel_at_period_end = true, canceled_at = \(now), \
                 cancellation_reason = 'requested', updated_at = \(now) WHERE id = \(id) \
                 RETURNING \(unsafeSQL: Subscription.columns)
-                """, event: .subscriptionUpdated, events: &events, now: now, on: db)
-        }
-        let canceled = try update(
-            """
-            UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), ended_at = \(now), \
-            cancel_at_period_end = false, cancellation_reason = 'requested', updated_at = \(now) \
-            WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionCanceled, events: &events, now: now, on: db, appending: false)
-        let credit = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
-        if credit > 0 {
-            var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
-            balances[subscription.customerID, default: 0] -= credit
-            try CustomerService.saveBalances(balances, events: &events, now: now, on: db)
+                """, event: .subscriptionUpdated, events: &events, on: db)
+        } else {
+            result = try update(
+                """
+                UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), ended_at = \(now), \
+                cancel_at_period_end = false, cancellation_reason = 'requested', updated_at = \(now) \
+                WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
+                """, event: .subscriptionCanceled, events: &events, on: db)
+            let credit = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
+            if credit > 0 {
+                var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
+                balances[subscription.customerID, default: 0] -= credit
+                try CustomerService.saveBalances(balances, events: &events, now: now, on: db)
+            }
         }
         try events.append(at: now, on: db)
-        return canceled
+        return result
     }
 
     /// Withdraws a cancellation at period end.
@@ -97,17 +99,18 @@ extension SubscriptionService {
         throws -> Subscription
     {
         var events = EventLog.Pending()
-        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
+        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db).subscription
         guard subscription.status != .canceled else { throw ended }
-        guard subscription.cancelAtPeriodEnd else {
-            try events.append(at: now, on: db)
-            return subscription
+        var resumed = subscription
+        if subscription.cancelAtPeriodEnd {
+            resumed = try update(
+                """
+                UPDATE subscriptions SET cancel_at_period_end = false, canceled_at = NULL, cancellation_reason = NULL, \
+                updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
+                """, event: .subscriptionUpdated, events: &events, on: db)
         }
-        return try update(
-            """
-            UPDATE subscriptions SET cancel_at_period_end = false, canceled_at = NULL, cancellation_reason = NULL, \
-            updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, events: &events, now: now, on: db)
+        try events.append(at: now, on: db)
+        return resumed
     }
 
     /// Moves the subscription to another plan now. Same interval: the period stays and,
@@ -119,31 +122,35 @@ extension SubscriptionService {
         on db: Connection
     ) throws -> Changed {
         var events = EventLog.Pending()
-        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
+        // The old plan's terms come with the locked subscription.
+        let current = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
+        let subscription = current.subscription
         guard subscription.status != .canceled else { throw ended }
         let newPlan = try PlanService.get(planID, on: db)
         guard newPlan.id != subscription.planID else {
             throw BillingError.conflict("the subscription is already on this plan", slug: "same-plan")
         }
         guard newPlan.isActive else { throw BillingError.conflict("the plan is not active", slug: "plan-inactive") }
-        let oldPlan = try PlanService.get(subscription.planID, on: db)
-        guard newPlan.currency == oldPlan.currency else {
+        guard newPlan.currency == current.currency else {
             throw BillingError.invalid(
                 field: "plan_id",
-                message: "the subscription is billed in \(oldPlan.currency); this plan is in \(newPlan.currency)")
+                message: "the subscription is billed in \(current.currency); this plan is in \(newPlan.currency)")
         }
 
         // What was billed is read before the subscription moves to its new period.
         let unused = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
         let change = PlanChange(
-            from: oldPlan, unusedCredit: unused, to: newPlan, prorate: prorate, now: now, subscription: subscription)
+            oldName: current.planName, unusedCredit: unused, oldInterval: current.interval, newName: newPlan.name,
+            newAmount: newPlan.amountCents, newInterval: newPlan.interval, prorate: prorate, now: now,
+            status: subscription.status, anchor: subscription.billingCycleAnchor,
+            periodStart: subscription.currentPeriodStart, periodEnd: subscription.currentPeriodEnd)
         // The change, then the invoice it makes, then the balance that invoice moves.
         let updated = try update(
             """
             UPDATE subscriptions SET plan_id = \(newPlan.id), billing_cycle_anchor = \(change.anchor), \
             current_period_start = \(change.periodStart), current_period_end = \(change.periodEnd), \
             updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, events: &events, now: now, on: db, appending: false)
+            """, event: .subscriptionUpdated, events: &events, on: db)
         var invoice: Invoice?
         if !change.lines.isEmpty {
             var balances = try CustomerService.lockBalances([subscription.customerID], on: db)
@@ -162,15 +169,12 @@ extension SubscriptionService {
         return Changed(subscription: updated, invoice: invoice)
     }
 
-    /// Runs an UPDATE … RETURNING of one subscription and adds its event; unless told
-    /// otherwise, the transaction's events are then appended (the change is its last).
+    /// Runs an UPDATE … RETURNING of one subscription and adds its event to the transaction's.
     private static func update(
-        _ query: SQLQuery, event: Event.Kind, events: inout EventLog.Pending, now: Timestamp, on db: Connection,
-        appending: Bool = true
+        _ query: SQLQuery, event: Event.Kind, events: inout EventLog.Pending, on db: Connection
     ) throws -> Subscription {
         let subscription = try Subscription(row: try db.query(query)[0])
         events.add(event, subscription)
-        if appending { try events.append(at: now, on: db) }
         return subscription
     }
 }

@@ -109,17 +109,19 @@ extension SubscriptionService {
     /// Locks the subscription (after its customer, in the lock order) and brings it up to
     /// `now` with the billing run's own code, in as many rounds of `invoicesPerTransaction`
     /// as it needs; the catch-up's events come first in `events`, before the action's.
-    /// Every action on a subscription starts here.
+    /// Returns the subscription as it now stands, with its plan's terms. Every action on a
+    /// subscription starts here.
     static func lockUpToDate(
         _ id: ID<Subscription>, events: inout EventLog.Pending, now: Timestamp, config: BillingConfig,
         on db: Connection
-    ) throws -> Subscription {
-        // The owner never changes, so it can be read before any lock is taken.
-        guard
-            let owner = try db.query("SELECT customer_id FROM subscriptions WHERE id = \(id)").first?.id(
-                0, as: Customer.self)
-        else { throw BillingError.notFound("no such subscription") }
-        _ = try CustomerService.lock(owner, on: db)
+    ) throws -> Due {
+        // The owner never changes, so the customer is found through the subscription and
+        // locked in the same statement.
+        let owner = try db.query(
+            """
+            SELECT 1 FROM customers WHERE id = (SELECT customer_id FROM subscriptions WHERE id = \(id)) FOR UPDATE
+            """)
+        guard owner.rowCount > 0 else { throw BillingError.notFound("no such subscription") }
         while true {
             let rows = try db.query(
                 """
@@ -127,10 +129,13 @@ extension SubscriptionService {
                 WHERE s.id = \(id) FOR UPDATE OF s
                 """)
             guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
-            let due = try Due(row: row)
+            var due = try Due(row: row)
             let tally = try renew(
                 [due], asOf: now, budget: invoicesPerTransaction, events: &events, now: now, config: config, on: db)
-            guard tally.incomplete > 0 else { return tally.updated.first ?? due.subscription }
+            guard tally.incomplete > 0 else {
+                if let renewed = tally.updated.first { due.subscription = renewed }
+                return due
+            }
         }
     }
 
