@@ -42,7 +42,7 @@ unit: build
 	@dir=$$(mktemp -d $(DATA)/unit-XXXXXX); \
 	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
 	scripts/stack.sh db $$dir >/dev/null && \
-	DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" OWNER_DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
+	DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" \
 	swift test -c release
 
 test: lint build unit e2e
