@@ -47,6 +47,7 @@ public struct API: Sendable {
         SubscriptionActionRoutes.register(in: &api)
         InvoiceRoutes.register(in: &api)
         InvoiceActionRoutes.register(in: &api)
+        InvoiceItemRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         return api
@@ -67,9 +68,13 @@ public struct API: Sendable {
     /// a required field is missing or invalid, which the reader has recorded). Its input
     /// reaches `perform` only after `finish()` found no problem, so a missed check is a 422,
     /// never a crashed worker: no route unwraps a field by force.
+    ///
+    /// `dryRun` picks the inputs that only show what they would do (previews): `perform`
+    /// runs in a transaction that is rolled back, and no idempotency record is kept.
     mutating func write<Input>(
         _ method: String, _ path: String, bodyOptional: Bool = false, transactional: Bool = true,
         decode: @escaping @Sendable (inout FieldReader) -> Input?,
+        dryRun: (@Sendable (Input) -> Bool)? = nil,
         perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
     ) {
         add(method, path, authenticated: true) { call in
@@ -80,6 +85,7 @@ public struct API: Sendable {
             let decoded = decode(&reader)
             try reader.finish()
             guard let input = decoded else { throw Problem.validation(field: "body", "could not be read") }
+            if let dryRun, dryRun(input) { return try IdempotentWrite.rolledBack(call) { try perform(input, call) } }
             return transactional
                 ? try IdempotentWrite.run(call) { try perform(input, call) }
                 : try IdempotentWrite.runOutsideTransaction(call) { try perform(input, call) }

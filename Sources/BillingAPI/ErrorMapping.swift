@@ -21,6 +21,9 @@ enum ErrorMapping {
         case let database as PostgresError where database.isConnectionFailure:
             logger.warning("database unavailable", metadata: ["error": "\(database.detail)"])
             return .serviceUnavailable("the database is unavailable")
+        case let database as PostgresError where database.isCanceled:
+            logger.warning("statement canceled", metadata: ["error": "\(database.detail)"])
+            return .serviceUnavailable("the database canceled the request; nothing of it was stored: retry it")
         case let database as PostgresError where database.isObjectNotInPrerequisiteState:
             // A trigger guarding settled invoices refused a change.
             return .conflict("the object is in a state that does not allow this change", slug: "immutable")

@@ -57,6 +57,19 @@ enum IdempotentWrite {
         return response
     }
 
+    /// Runs `perform` in a transaction that is always rolled back, and answers what it
+    /// answered: a preview stores nothing, an Idempotency-Key is not even looked at.
+    static func rolledBack(_ call: Call, _ perform: () throws -> HTTPResponse) throws -> HTTPResponse {
+        struct Discarded: Error { var response: HTTPResponse }
+        let db = try call.database()
+        do {
+            try db.transaction { () throws -> Void in throw Discarded(response: try perform()) }
+        } catch let discarded as Discarded {
+            return discarded.response
+        }
+        throw Problem.serviceUnavailable("the preview could not run")
+    }
+
     static let badKey = Problem.badRequest(
         "Idempotency-Key must be sent once, as 1 to \(maximumKeyLength) printable ASCII characters")
 

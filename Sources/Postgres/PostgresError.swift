@@ -38,6 +38,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var isObjectNotInPrerequisiteState: Bool { sqlState == "55000" }
     /// Serialization failures and deadlocks: the transaction can simply be run again.
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+    /// An operator (`pg_cancel_backend`) or a timeout canceled the statement; its
+    /// transaction is rolled back and the request can be sent again.
+    public var isCanceled: Bool { sqlState == "57014" }
     /// The server is shutting down or the connection broke mid-statement.
     public var isConnectionFailure: Bool {
         kind == .connection || sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02"

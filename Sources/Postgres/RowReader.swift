@@ -67,6 +67,21 @@ public struct RowReader {
         defer { column += 1 }
         return row.timestamp(column)
     }
+
+    @inlinable
+    public mutating func optionalInt64() -> Int64? {
+        defer { column += 1 }
+        return row.int64(column)
+    }
+
+    @inlinable
+    public mutating func optionalInt() -> Int? { optionalInt64().map { Int($0) } }
+
+    @inlinable
+    public mutating func optionalID<Entity>(_ entity: Entity.Type = Entity.self) -> ID<Entity>? {
+        defer { column += 1 }
+        return row.uuid(column).map { ID($0) }
+    }
 }
 
 /// A value read from a row's columns in order; `init(row:)` reads it from a whole row.

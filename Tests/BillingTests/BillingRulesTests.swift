@@ -43,16 +43,48 @@ private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
 
     @Test func linesAreDescribedOnceForEveryInvoice() {
         let line = Pricing.periodLine(
-            planName: "Pro", interval: BillingInterval(unit: .month, count: 3), amount: 2500, start: start, end: end)
-        #expect(line.description == "Pro (every 3 months)" && line.kind == .subscription && line.amount == 2500)
-        #expect(Pricing.trialLine(planName: "Pro", start: start, end: end).amount == 0)
-        #expect(Pricing.unusedTimeLine(planName: "Pro", credit: 700, from: start, to: end).amount == -700)
+            planName: "Pro", interval: BillingInterval(unit: .month, count: 3), unitAmount: 2500, quantity: 3,
+            start: start, end: end)
+        #expect(line.description == "Pro (every 3 months)" && line.kind == .subscription && line.amount == 7500)
+        #expect(line.quantity == 3 && line.unitAmount == 2500)
+        let trial = Pricing.trialLine(planName: "Pro", quantity: 4, start: start, end: end)
+        #expect(trial.amount == 0 && trial.quantity == 4 && trial.unitAmount == 0)
+        let credit = Pricing.unusedTimeLine(
+            planName: "Pro", unitAmount: 350, quantity: 2, credit: 700, from: start, to: end)
+        #expect(credit.amount == -700 && credit.quantity == 2)
+    }
+
+    /// Seats: the share of `unit × quantity`, computed from the product and rounded once —
+    /// not `quantity × share(unit)`, which rounds per seat (3 × 333 = 999 where 1000 is due).
+    @Test func seatsAreProratedFromTheProductRoundedOnce() {
+        let half = Timestamp(epochSeconds: start.epochSeconds + (end.epochSeconds - start.epochSeconds) / 3)
+        let line = Pricing.remainingTimeLine(
+            planName: "Seat", unitAmount: 500, quantity: 3, from: half, to: end, periodStart: start)
+        // 1500 × 2/3 = 1000 exactly; per seat it would be 3 × round(333.33) = 999.
+        #expect(line.amount == 1000)
+        let odd = Pricing.remainingTimeLine(
+            planName: "Seat", unitAmount: 1, quantity: 1, from: half, to: end, periodStart: start)
+        #expect(odd.amount == 1)  // 0.667 rounds half away from zero to 1
+    }
+
+    @Test(arguments: [
+        (Int64(1_000_000), 1_000_000, Int64?(1_000_000_000_000)),
+        (Int64(1_000_001), 1_000_000, nil),
+        (Int64(-1_000_000), 1_000_000, Int64?(-1_000_000_000_000)),
+        (Int64(1_000_000_000_000), 1, Int64?(1_000_000_000_000)),
+        (Int64(1_000_000_000_000), 2, nil),
+        (Int64.max, 1_000_000, nil),
+        (Int64.min, 2, nil),
+    ])
+    func extendedAmountsStopAtTheLineLimitWithoutTrapping(unit: Int64, quantity: Int, expected: Int64?) {
+        #expect(Pricing.extended(unit, quantity: quantity) == expected)
     }
 
     @Test func totalsRefuseLimitsWithTheFieldNamed() throws {
-        let big = Pricing.periodLine(
-            planName: "P", interval: BillingInterval(unit: .month, count: 1), amount: Pricing.lineLimit + 1,
+        var big = Pricing.periodLine(
+            planName: "P", interval: BillingInterval(unit: .month, count: 1), unitAmount: 1, quantity: 1,
             start: start, end: end)
+        big.amount = Pricing.lineLimit + 1
         #expect(throws: BillingError.invalid(field: "amount_cents", message: "an invoice line would pass ±10^12")) {
             try Pricing.totals(of: [big], balance: 0)
         }
@@ -93,27 +125,23 @@ private func t(_ text: String) -> Timestamp { Timestamp(parsing: text)! }
 @Suite struct SubscriptionStartTests {
     @Test func withoutTrialTheFirstPeriodIsCharged() {
         let start = SubscriptionService.Start(
-            start: t("2025-01-31T10:00:00Z"), trialDays: 0, interval: BillingInterval(unit: .month, count: 1),
-            amount: 2500)
+            start: t("2025-01-31T10:00:00Z"), trialDays: 0, interval: BillingInterval(unit: .month, count: 1))
         #expect(start.status == .active)
         #expect(start.anchor == t("2025-01-31T10:00:00Z"))
         #expect(start.periodEnd == t("2025-02-28T10:00:00Z"))
         #expect(start.lineKind == .subscription)
-        #expect(start.lineAmount == 2500)
         #expect(start.trialEnd == nil)
     }
 
     @Test func aTrialIsFreeAndMovesTheAnchorToItsEnd() {
         let start = SubscriptionService.Start(
-            start: t("2026-01-01T00:00:00Z"), trialDays: 14, interval: BillingInterval(unit: .month, count: 1),
-            amount: 2500)
+            start: t("2026-01-01T00:00:00Z"), trialDays: 14, interval: BillingInterval(unit: .month, count: 1))
         #expect(start.status == .trialing)
         #expect(start.trialEnd == t("2026-01-15T00:00:00Z"))
         #expect(start.anchor == t("2026-01-15T00:00:00Z"))
         #expect(start.periodStart == t("2026-01-01T00:00:00Z"))
         #expect(start.periodEnd == t("2026-01-15T00:00:00Z"))
         #expect(start.lineKind == .trial)
-        #expect(start.lineAmount == 0)
     }
 }
 

@@ -85,10 +85,10 @@ private let day: Int64 = 86_400
         // What was billed: the old plan's whole period, as one subscription line.
         let billed = Proration.BilledLine(amount: old, start: t(start), end: t(end))
         return PlanChange(
-            oldName: "Old", unusedCredit: Proration.unused(of: [billed], at: t(now))!, oldInterval: monthly,
-            newName: "New", newAmount: new,
-            newInterval: interval ?? monthly, prorate: prorate, now: t(now), status: status, anchor: t(start),
-            periodStart: t(start), periodEnd: t(end))
+            from: .init(planName: "Old", unitAmount: old, quantity: 1, interval: monthly),
+            unusedCredit: Proration.unused(of: [billed], at: t(now))!,
+            to: .init(planName: "New", unitAmount: new, quantity: 1, interval: interval ?? monthly), prorate: prorate,
+            now: t(now), status: status, anchor: t(start), periodStart: t(start), periodEnd: t(end))
     }
 
     @Test func sameIntervalKeepsThePeriodAndProratesBothWays() {

@@ -98,7 +98,7 @@ def test_eight_concurrent_runs_invoice_each_period_once_with_gapless_numbers(cli
     assert sql("""SELECT count(*) FROM (SELECT subscription_id, period_start FROM invoices
                   WHERE billing_reason IN ('subscription_create', 'subscription_cycle')
                   GROUP BY 1, 2 HAVING count(*) > 1) d""") == [["0"]]
-    numbers = [int(r[0]) for r in sql("SELECT substr(number, 5)::bigint FROM invoices ORDER BY 1")]
+    numbers = [int(r[0]) for r in sql("SELECT substr(number, 5)::bigint FROM invoices WHERE number IS NOT NULL ORDER BY 1")]
     assert numbers == list(range(1, len(numbers) + 1))
     for subscription in subscriptions:
         starts = sorted(i["period_start"] for i in invoices_of(client, subscription))
@@ -203,7 +203,8 @@ def test_upgrade_within_the_period_prorates_exactly(client):
         ("proration", -share(1000, remaining, length)), ("proration", share(2000, remaining, length))]
     assert invoice["billing_reason"] == "subscription_update" and invoice["period_end"] == subscription["current_period_end"]
     assert invoice["amount_cents"] == invoice["subtotal_cents"] > 0
-    assert client.post(f"/subscriptions/{subscription['id']}/change-plan", {"plan_id": pro["id"]}).status_code == 409
+    # The same plan and quantity again changes nothing: 422, as invoicing.md §3 says.
+    assert client.post(f"/subscriptions/{subscription['id']}/change-plan", {"plan_id": pro["id"]}).status_code == 422
 
 
 def test_downgrade_turns_the_negative_total_into_credit(client):

@@ -46,7 +46,7 @@ def test_invoice_numbers_stay_gapless_under_50_concurrent_creations(api_key):
     responses = fire(50, lambda i: Client(api_key).post(
         "/subscriptions", {"customer_id": customers[i]["id"], "plan_id": plan["id"]}))
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses if r.status_code != 201]
-    numbers = [int(row[0]) for row in sql("SELECT substr(number, 5)::bigint FROM invoices ORDER BY 1")]
+    numbers = [int(row[0]) for row in sql("SELECT substr(number, 5)::bigint FROM invoices WHERE number IS NOT NULL ORDER BY 1")]
     assert numbers == list(range(1, len(numbers) + 1)), "invoice numbers have a gap or a duplicate"
     assert sql("SELECT last_value FROM invoice_number_counter") == [[str(len(numbers))]]
 

@@ -1,7 +1,23 @@
 import Common
 
-/// The arithmetic of a plan change at `now`, pure so that every case is table-tested.
+/// The arithmetic of a change of plan or quantity at `now`, pure so that every case is
+/// table-tested.
 public struct PlanChange: Equatable, Sendable {
+    /// What a subscription is billed for: a plan's price, per unit, times the quantity.
+    public struct Terms: Equatable, Sendable {
+        public var planName: String
+        public var unitAmount: Int64
+        public var quantity: Int
+        public var interval: BillingInterval
+
+        public init(planName: String, unitAmount: Int64, quantity: Int, interval: BillingInterval) {
+            self.planName = planName
+            self.unitAmount = unitAmount
+            self.quantity = quantity
+            self.interval = interval
+        }
+    }
+
     public var anchor: Timestamp
     public var periodStart: Timestamp
     public var periodEnd: Timestamp
@@ -12,13 +28,13 @@ public struct PlanChange: Equatable, Sendable {
     public var lineKinds: [InvoiceLine.Kind] { lines.map(\.kind) }
 
     /// `unusedCredit` is what was billed for the rest of the current period (see
-    /// `SubscriptionService.unusedBilled`), credited when prorating.
+    /// `SubscriptionService.unusedBilled`), credited when prorating. The new terms' amount
+    /// (unit × quantity) is checked against the line limit by the caller.
     public init(
-        oldName: String, unusedCredit: Int64, oldInterval: BillingInterval, newName: String, newAmount: Int64,
-        newInterval: BillingInterval, prorate: Bool, now: Timestamp, status: Subscription.Status,
-        anchor: Timestamp, periodStart: Timestamp, periodEnd: Timestamp
+        from old: Terms, unusedCredit: Int64, to new: Terms, prorate: Bool, now: Timestamp,
+        status: Subscription.Status, anchor: Timestamp, periodStart: Timestamp, periodEnd: Timestamp
     ) {
-        // A trial costs nothing on any plan: the trial goes on, nothing is invoiced.
+        // A trial costs nothing on any plan or quantity: the trial goes on, nothing is invoiced.
         guard status != .trialing else {
             self.anchor = anchor
             self.periodStart = periodStart
@@ -26,28 +42,32 @@ public struct PlanChange: Equatable, Sendable {
             lines = []
             return
         }
-        let charge = Proration.share(
-            of: newAmount, remaining: periodEnd.epochSeconds - now.epochSeconds,
-            of: periodEnd.epochSeconds - periodStart.epochSeconds)
-        let creditLine = Pricing.unusedTimeLine(planName: oldName, credit: unusedCredit, from: now, to: periodEnd)
-        if oldInterval == newInterval {
+        let creditLine = Pricing.unusedTimeLine(
+            planName: old.planName, unitAmount: old.unitAmount, quantity: old.quantity, credit: unusedCredit,
+            from: now, to: periodEnd)
+        if old.interval == new.interval {
             self.anchor = anchor
             self.periodStart = periodStart
             self.periodEnd = periodEnd
             lines =
                 prorate
-                ? [creditLine, Pricing.remainingTimeLine(planName: newName, charge: charge, from: now, to: periodEnd)]
+                ? [
+                    creditLine,
+                    Pricing.remainingTimeLine(
+                        planName: new.planName, unitAmount: new.unitAmount, quantity: new.quantity, from: now,
+                        to: periodEnd, periodStart: periodStart),
+                ]
                 : []
         } else {
-            let period = BillingSchedule(anchor: now, interval: newInterval).period(0)
+            let period = BillingSchedule(anchor: now, interval: new.interval).period(0)
             self.anchor = now
             self.periodStart = period.start
             self.periodEnd = period.end
             lines =
                 [
                     Pricing.periodLine(
-                        planName: newName, interval: newInterval, amount: newAmount, start: period.start,
-                        end: period.end)
+                        planName: new.planName, interval: new.interval, unitAmount: new.unitAmount,
+                        quantity: new.quantity, start: period.start, end: period.end)
                 ] + (prorate ? [creditLine] : [])
         }
     }

@@ -2,6 +2,7 @@ import Common
 
 /// Why an invoice was made; mirrors the CHECK on `invoices.billing_reason` (sql/0001).
 public enum BillingReason: String, Sendable, CaseIterable {
+    case manual
     case subscriptionCreate = "subscription_create"
     case subscriptionCycle = "subscription_cycle"
     case subscriptionUpdate = "subscription_update"
@@ -12,15 +13,26 @@ public struct PricedLine: Equatable, Sendable {
     public var kind: InvoiceLine.Kind
     public var description: String
     public var amount: Int64
+    public var quantity: Int
+    /// The price of one unit (nil on proration lines of invoices older than quantities).
+    public var unitAmount: Int64?
     public var start: Timestamp
     public var end: Timestamp
+    /// The invoice item a line of kind `item` shows.
+    public var itemID: ID<InvoiceItem>?
 
-    public init(kind: InvoiceLine.Kind, description: String, amount: Int64, start: Timestamp, end: Timestamp) {
+    public init(
+        kind: InvoiceLine.Kind, description: String, amount: Int64, quantity: Int = 1, unitAmount: Int64?,
+        start: Timestamp, end: Timestamp, itemID: ID<InvoiceItem>? = nil
+    ) {
         self.kind = kind
         self.description = description
         self.amount = amount
+        self.quantity = quantity
+        self.unitAmount = unitAmount
         self.start = start
         self.end = end
+        self.itemID = itemID
     }
 }
 
@@ -33,33 +45,62 @@ public enum Pricing {
     public static let lineLimit: Int64 = 1_000_000_000_000
     public static let subtotalLimit: Int64 = 100_000_000_000_000
 
-    /// The charge for one period of a plan.
+    /// The largest quantity of a subscription or an item.
+    public static let quantityLimit = 1_000_000
+
+    /// `unit × quantity`, or nil past the line limit (a 422 for the caller to name): the
+    /// product of two values within their limits fits in 64 bits, so this never traps.
+    public static func extended(_ unit: Int64, quantity: Int) -> Int64? {
+        let (product, overflow) = unit.multipliedReportingOverflow(by: Int64(quantity))
+        guard !overflow, product.magnitude <= lineLimit.magnitude else { return nil }
+        return product
+    }
+
+    /// The charge for one period of a plan for `quantity` units (checked by the caller).
     public static func periodLine(
-        planName: String, interval: BillingInterval, amount: Int64, start: Timestamp, end: Timestamp
+        planName: String, interval: BillingInterval, unitAmount: Int64, quantity: Int, start: Timestamp,
+        end: Timestamp
     ) -> PricedLine {
         PricedLine(
-            kind: .subscription, description: "\(planName) (every \(interval.phrase))", amount: amount, start: start,
-            end: end)
+            kind: .subscription, description: "\(planName) (every \(interval.phrase))",
+            amount: unitAmount * Int64(quantity), quantity: quantity, unitAmount: unitAmount, start: start, end: end)
     }
 
     /// A trial: free, for its whole span.
-    public static func trialLine(planName: String, start: Timestamp, end: Timestamp) -> PricedLine {
-        PricedLine(kind: .trial, description: "Trial of \(planName)", amount: 0, start: start, end: end)
+    public static func trialLine(planName: String, quantity: Int, start: Timestamp, end: Timestamp) -> PricedLine {
+        PricedLine(
+            kind: .trial, description: "Trial of \(planName)", amount: 0, quantity: quantity, unitAmount: 0,
+            start: start, end: end)
     }
 
     /// The credit for the part of what was billed that a change leaves unused.
-    public static func unusedTimeLine(planName: String, credit: Int64, from start: Timestamp, to end: Timestamp)
-        -> PricedLine
-    {
-        PricedLine(kind: .proration, description: "Unused time on \(planName)", amount: -credit, start: start, end: end)
+    public static func unusedTimeLine(
+        planName: String, unitAmount: Int64, quantity: Int, credit: Int64, from start: Timestamp, to end: Timestamp
+    ) -> PricedLine {
+        PricedLine(
+            kind: .proration, description: "Unused time on \(quantity) × \(planName)", amount: -credit,
+            quantity: quantity, unitAmount: unitAmount, start: start, end: end)
     }
 
-    /// The charge for the rest of a period on a new plan.
-    public static func remainingTimeLine(planName: String, charge: Int64, from start: Timestamp, to end: Timestamp)
-        -> PricedLine
-    {
+    /// The charge for the rest of a period on a plan for `quantity` units: the share of
+    /// the product, rounded once.
+    public static func remainingTimeLine(
+        planName: String, unitAmount: Int64, quantity: Int, from start: Timestamp, to end: Timestamp,
+        periodStart: Timestamp
+    ) -> PricedLine {
+        let charge = Proration.share(
+            of: unitAmount * Int64(quantity), remaining: end.epochSeconds - start.epochSeconds,
+            of: end.epochSeconds - periodStart.epochSeconds)
+        return PricedLine(
+            kind: .proration, description: "Remaining time on \(quantity) × \(planName)", amount: charge,
+            quantity: quantity, unitAmount: unitAmount, start: start, end: end)
+    }
+
+    /// An invoice item as a line of the invoice that takes it.
+    public static func itemLine(_ item: InvoiceItem) -> PricedLine {
         PricedLine(
-            kind: .proration, description: "Remaining time on \(planName)", amount: charge, start: start, end: end)
+            kind: .item, description: item.description, amount: item.amountCents, quantity: item.quantity,
+            unitAmount: item.unitAmountCents, start: item.periodStart, end: item.periodEnd, itemID: item.id)
     }
 
     /// The totals of an invoice of `lines` for a customer whose balance is `balance`:
@@ -71,8 +112,12 @@ public enum Pricing {
             guard line.amount.magnitude <= lineLimit.magnitude else {
                 throw .invalid(field: "amount_cents", message: "an invoice line would pass ±10^12")
             }
-            // Cannot overflow: each term is at most 10^12 and an invoice has a handful of lines.
-            subtotal += line.amount
+            // An invoice may take any number of pending items: the sum is checked, not trusted.
+            let (sum, overflow) = subtotal.addingReportingOverflow(line.amount)
+            guard !overflow else {
+                throw .invalid(field: "amount_cents", message: "the invoice's subtotal would pass ±10^14")
+            }
+            subtotal = sum
         }
         guard subtotal.magnitude <= subtotalLimit.magnitude else {
             throw .invalid(field: "amount_cents", message: "the invoice's subtotal would pass ±10^14")

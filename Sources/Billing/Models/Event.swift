@@ -13,9 +13,16 @@ public struct Event: Sendable, RowDecodable {
         case subscriptionCanceled = "subscription.canceled"
         case subscriptionTrialEnded = "subscription.trial_ended"
         case invoiceCreated = "invoice.created"
+        case invoiceUpdated = "invoice.updated"
+        case invoiceDeleted = "invoice.deleted"
+        case invoiceFinalized = "invoice.finalized"
         case invoicePaid = "invoice.paid"
         case invoiceVoided = "invoice.voided"
         case invoiceMarkedUncollectible = "invoice.marked_uncollectible"
+        case invoiceItemCreated = "invoice_item.created"
+        case invoiceItemUpdated = "invoice_item.updated"
+        case invoiceItemDeleted = "invoice_item.deleted"
+        case paymentCreated = "payment.created"
     }
 
     public var id: ID<Event>

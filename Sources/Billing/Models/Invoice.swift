@@ -1,50 +1,68 @@
 import Common
 import Postgres
 
-/// A bill for one period of a subscription (or a plan change), with its lines.
+/// A bill: a subscription's period (or change), or a one-off charge of invoice items.
+/// A draft has no number yet and its totals are shown as if it were finalized now.
 public struct Invoice: Equatable, Sendable, RowDecodable {
     public enum Status: String, CaseIterable, Sendable {
-        case open, paid, void, uncollectible
+        case draft, open, paid, void, uncollectible
     }
 
-    public var id: ID<Invoice>
-    public var number: String
+    /// Nil for a preview, which is never stored.
+    public var id: ID<Invoice>?
+    public var number: String?
     public var customerID: ID<Customer>
-    public var subscriptionID: ID<Subscription>
+    /// Nil for a one-off (`manual`) invoice.
+    public var subscriptionID: ID<Subscription>?
     public var billingReason: BillingReason
     public var status: Status
     public var currency: String
-    public var subtotalCents: Int64
-    public var balanceAppliedCents: Int64
-    public var amountCents: Int64
+    public var description: String?
+    public var daysUntilDue: Int?
+    public var totals: InvoiceTotals
+    public var amountPaidCents: Int64
+    public var amountRemainingCents: Int64
     public var periodStart: Timestamp
     public var periodEnd: Timestamp
-    public var dueAt: Timestamp
+    public var dueAt: Timestamp?
+    public var finalizedAt: Timestamp?
+    public var finalizesAt: Timestamp?
     public var createdAt: Timestamp
     public var paidAt: Timestamp?
     public var voidedAt: Timestamp?
     public var lines: [InvoiceLine]
 
+    /// The amount due (`amount_cents` and `amount_due_cents` in the API).
+    public var amountCents: Int64 { totals.amountDue }
+
     static let columns = """
-        id, number, customer_id, subscription_id, billing_reason, status, currency, subtotal_cents, \
-        balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at, voided_at
+        id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
+        subtotal_cents, discount_cents, tax_cents, total_cents, balance_applied_cents, amount_cents, \
+        amount_paid_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, finalizes_at, \
+        created_at, paid_at, voided_at
         """
     /// Reads the columns at the reader's cursor, leaving it after them (a join reads on);
     /// the lines come separately.
     public init(_ r: inout RowReader) throws {
         id = try r.id()
-        number = try r.string()
+        number = r.optionalString()
         customerID = try r.id()
-        subscriptionID = try r.id()
+        subscriptionID = r.optionalID()
         billingReason = try r.value()
         status = try r.value()
         currency = try r.string()
-        subtotalCents = try r.int64()
-        balanceAppliedCents = try r.int64()
-        amountCents = try r.int64()
+        description = r.optionalString()
+        daysUntilDue = r.optionalInt()
+        totals = InvoiceTotals(
+            subtotal: try r.int64(), discount: try r.int64(), tax: try r.int64(), total: try r.int64(),
+            balanceApplied: try r.int64(), amountDue: try r.int64())
+        amountPaidCents = try r.int64()
+        amountRemainingCents = try r.int64()
         periodStart = try r.timestamp()
         periodEnd = try r.timestamp()
-        dueAt = try r.timestamp()
+        dueAt = r.optionalTimestamp()
+        finalizedAt = r.optionalTimestamp()
+        finalizesAt = r.optionalTimestamp()
         createdAt = try r.timestamp()
         paidAt = r.optionalTimestamp()
         voidedAt = r.optionalTimestamp()
@@ -52,27 +70,46 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     }
 
     init(
-        id: ID<Invoice>, number: String, customerID: ID<Customer>, subscriptionID: ID<Subscription>,
-        billingReason: BillingReason, status: Status, currency: String, totals: InvoiceTotals, periodStart: Timestamp,
-        periodEnd: Timestamp, dueAt: Timestamp, createdAt: Timestamp, paidAt: Timestamp?, lines: [InvoiceLine]
+        id: ID<Invoice>?, customerID: ID<Customer>, subscriptionID: ID<Subscription>?, billingReason: BillingReason,
+        status: Status, currency: String, totals: InvoiceTotals, periodStart: Timestamp, periodEnd: Timestamp,
+        dueAt: Timestamp?, createdAt: Timestamp, lines: [InvoiceLine]
     ) {
         self.id = id
-        self.number = number
+        number = nil
         self.customerID = customerID
         self.subscriptionID = subscriptionID
         self.billingReason = billingReason
         self.status = status
         self.currency = currency
-        subtotalCents = totals.subtotal
-        balanceAppliedCents = totals.balanceApplied
-        amountCents = totals.amountDue
+        description = nil
+        daysUntilDue = nil
+        self.totals = totals
+        amountPaidCents = 0
+        amountRemainingCents = totals.amountDue
         self.periodStart = periodStart
         self.periodEnd = periodEnd
         self.dueAt = dueAt
+        finalizedAt = nil
+        finalizesAt = nil
         self.createdAt = createdAt
-        self.paidAt = paidAt
+        paidAt = nil
         voidedAt = nil
         self.lines = lines
+    }
+
+    /// Finalized at `time`: open, or paid at once when nothing is due.
+    mutating func finalize(at time: Timestamp) {
+        finalizedAt = time
+        amountRemainingCents = totals.amountDue
+        status = totals.amountDue == 0 ? .paid : .open
+        paidAt = status == .paid ? time : nil
+    }
+
+    /// Shown as a preview: what would be made, with no id or number of its own.
+    public mutating func markAsPreview() {
+        id = nil
+        number = nil
+        for index in lines.indices { lines[index].id = nil }
     }
 
     /// `INV-000001`: six digits at least, more once a million invoices exist.
@@ -82,45 +119,60 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     }
 }
 
-/// One line of an invoice: a period's charge, a trial, or a proration credit (negative).
+/// One line of an invoice: a period's charge, a trial, a proration (a credit is negative)
+/// or an invoice item.
 public struct InvoiceLine: Equatable, Sendable, RowDecodable {
     public enum Kind: String, Sendable {
-        case subscription, proration, trial
+        case subscription, proration, trial, item
     }
 
-    public var id: ID<InvoiceLine>
-    public var invoiceID: ID<Invoice>
+    /// Nil on a preview.
+    public var id: ID<InvoiceLine>?
     public var kind: Kind
     public var description: String
     public var amountCents: Int64
+    public var quantity: Int
+    /// Nil only on proration lines of invoices made before quantities existed.
+    public var unitAmountCents: Int64?
+    public var invoiceItemID: ID<InvoiceItem>?
     public var periodStart: Timestamp
     public var periodEnd: Timestamp
 
-    static let columns = "id, invoice_id, kind, description, amount_cents, period_start, period_end"
+    static let columns = """
+        id, kind, description, amount_cents, quantity, unit_amount_cents, invoice_item_id, period_start, period_end
+        """
     /// The same columns of the joined table `child`.
-    static let columnsOfChild = columns.split(separator: ", ").map { "child.\($0)" }.joined(separator: ", ")
+    static let columnsOfChild = qualified(columns, with: "child")
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
-        invoiceID = try r.id()
         kind = try r.value()
         description = try r.string()
         amountCents = try r.int64()
+        quantity = try r.int()
+        unitAmountCents = r.optionalInt64()
+        invoiceItemID = r.optionalID()
         periodStart = try r.timestamp()
         periodEnd = try r.timestamp()
     }
 
-    init(
-        id: ID<InvoiceLine>, invoiceID: ID<Invoice>, kind: Kind, description: String, amountCents: Int64,
-        periodStart: Timestamp, periodEnd: Timestamp
-    ) {
+    init(id: ID<InvoiceLine>?, _ line: PricedLine) {
         self.id = id
-        self.invoiceID = invoiceID
-        self.kind = kind
-        self.description = description
-        self.amountCents = amountCents
-        self.periodStart = periodStart
-        self.periodEnd = periodEnd
+        kind = line.kind
+        description = line.description
+        amountCents = line.amount
+        quantity = line.quantity
+        unitAmountCents = line.unitAmount
+        invoiceItemID = line.itemID
+        periodStart = line.start
+        periodEnd = line.end
+    }
+
+    /// The line as the pricing seam sees it.
+    var priced: PricedLine {
+        PricedLine(
+            kind: kind, description: description, amount: amountCents, quantity: quantity, unitAmount: unitAmountCents,
+            start: periodStart, end: periodEnd, itemID: invoiceItemID)
     }
 }
 
@@ -134,12 +186,29 @@ extension Invoice: JSONWritable {
         json.field("billing_reason", billingReason.rawValue)
         json.field("status", status.rawValue)
         json.field("currency", currency)
-        json.field("subtotal_cents", subtotalCents)
-        json.field("balance_applied_cents", balanceAppliedCents)
-        json.field("amount_cents", amountCents)
+        json.field("description", description)
+        json.field("subtotal_cents", totals.subtotal)
+        json.field("discount_cents", totals.discount)
+        json.key("discounts")
+        json.beginArray()
+        json.endArray()
+        json.field("tax_cents", totals.tax)
+        json.key("taxes")
+        json.beginArray()
+        json.endArray()
+        json.field("total_cents", totals.total)
+        json.field("balance_applied_cents", totals.balanceApplied)
+        json.field("amount_due_cents", totals.amountDue)
+        json.field("amount_paid_cents", amountPaidCents)
+        json.field("amount_remaining_cents", amountRemainingCents)
+        json.field("credited_cents", Int64(0))
+        json.field("amount_cents", totals.amountDue)
         json.field("period_start", periodStart)
         json.field("period_end", periodEnd)
+        json.field("days_until_due", daysUntilDue.map { Int64($0) })
         json.field("due_at", dueAt)
+        json.field("finalized_at", finalizedAt)
+        json.field("finalizes_at", finalizesAt)
         json.field("created_at", createdAt)
         json.field("paid_at", paidAt)
         json.field("voided_at", voidedAt)
@@ -158,6 +227,9 @@ extension InvoiceLine: JSONWritable {
         json.field("kind", kind.rawValue)
         json.field("description", description)
         json.field("amount_cents", amountCents)
+        json.field("quantity", quantity)
+        json.field("unit_amount_cents", unitAmountCents)
+        json.field("invoice_item_id", invoiceItemID)
         json.field("period_start", periodStart)
         json.field("period_end", periodEnd)
         json.endObject()

@@ -12,6 +12,7 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     public var id: ID<Subscription>
     public var customerID: ID<Customer>
     public var planID: ID<Plan>
+    public var quantity: Int
     public var status: Status
     public var startAt: Timestamp
     public var billingCycleAnchor: Timestamp
@@ -25,7 +26,7 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     public var createdAt: Timestamp
 
     static let columns = """
-        id, customer_id, plan_id, status, start_at, billing_cycle_anchor, current_period_start, \
+        id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, created_at
         """
 
@@ -36,6 +37,7 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
         id = try r.id()
         customerID = try r.id()
         planID = try r.id()
+        quantity = try r.int()
         status = try r.value()
         startAt = try r.timestamp()
         billingCycleAnchor = try r.timestamp()
@@ -62,6 +64,7 @@ extension Subscription: JSONWritable {
         json.field("id", id)
         json.field("customer_id", customerID)
         json.field("plan_id", planID)
+        json.field("quantity", quantity)
         json.field("status", status.rawValue)
         json.field("start_at", startAt)
         json.field("billing_cycle_anchor", billingCycleAnchor)

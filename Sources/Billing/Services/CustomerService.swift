@@ -104,12 +104,42 @@ public enum CustomerService {
         events.add(.customerUpdated, try Customer(row: updated[0]))
     }
 
+    /// The currency a one-off charge of a locked customer is billed in: the customer's; a
+    /// customer without one takes `given` (required then), as a first subscription sets it.
+    static func billingCurrency(
+        of customer: Customer, given: String?, events: inout EventLog.Pending, now: Timestamp, on db: Connection
+    ) throws -> String {
+        guard let current = customer.currency else {
+            guard let given else {
+                throw BillingError.invalid(field: "currency", message: "is required: the customer has no currency yet")
+            }
+            try setCurrencyAndBalance(
+                customer.id, currency: given, balance: customer.balanceCents, events: &events, now: now, on: db)
+            return given
+        }
+        if let given, given != current {
+            throw BillingError.invalid(field: "currency", message: "the customer is billed in \(current), not \(given)")
+        }
+        return current
+    }
+
     /// Locks the customers (in id order, so that concurrent runs cannot deadlock) and
     /// returns their balances.
     static func lockBalances(_ ids: [ID<Customer>], on db: Connection) throws -> [ID<Customer>: Int64] {
         var balances: [ID<Customer>: Int64] = [:]
         let rows = try db.query(
             "SELECT id, balance_cents FROM customers WHERE id = ANY(\(SQLArray(ids))::uuid[]) ORDER BY id FOR UPDATE")
+        for row in rows.rows {
+            var r = RowReader(row)
+            balances[try r.id()] = try r.int64()
+        }
+        return balances
+    }
+
+    /// The balances of the customers, without locking them.
+    static func balances(_ ids: [ID<Customer>], on db: Connection) throws -> [ID<Customer>: Int64] {
+        var balances: [ID<Customer>: Int64] = [:]
+        let rows = try db.query("SELECT id, balance_cents FROM customers WHERE id = ANY(\(SQLArray(ids))::uuid[])")
         for row in rows.rows {
             var r = RowReader(row)
             balances[try r.id()] = try r.int64()

@@ -1,19 +1,31 @@
 import Common
 import Postgres
 
-/// Invoice transitions: open → paid | void | uncollectible, uncollectible → paid. A paid
-/// or void invoice never changes again (a database trigger refuses it too). Each action
-/// locks the invoice's customer, then its subscription, then the invoice: the lock order
-/// of every other change.
+/// Invoice transitions: open → paid | void | uncollectible, uncollectible → paid, and the
+/// payments that pay an invoice in one or more parts. A paid or void invoice never changes
+/// again (a database trigger refuses it too). Each action locks the invoice's customer,
+/// then its subscription, then the invoice: the lock order of every other change.
 extension InvoiceService {
     public enum Action: Sendable {
-        case pay(at: Timestamp?)
         case void
         case markUncollectible
     }
 
-    public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice
-    {
+    /// A payment as asked for: `amount` nil pays the whole remainder (`/pay`).
+    public struct PaymentRequest: Sendable {
+        public var amount: Int64?
+        public var paidAt: Timestamp?
+        public var reference: String?
+        public init(amount: Int64?, paidAt: Timestamp?, reference: String?) {
+            self.amount = amount
+            self.paidAt = paidAt
+            self.reference = reference
+        }
+    }
+
+    /// Locks the invoice's customer, its subscription (if any), then the invoice, and
+    /// returns the invoice with its lines as locked.
+    static func lock(_ id: ID<Invoice>, on db: Connection) throws -> Invoice {
         // Owners never change: the customer is found through the invoice and locked in the
         // same statement, then the subscription, then the invoice.
         guard
@@ -22,51 +34,115 @@ extension InvoiceService {
                 SELECT i.subscription_id FROM invoices i JOIN customers c ON c.id = i.customer_id \
                 WHERE i.id = \(id) FOR UPDATE OF c
                 """
-            ).first, let subscriptionID = owners.id(0, as: Subscription.self)
+            ).first
         else { throw BillingError.notFound("no such invoice") }
-        _ = try SubscriptionService.lock(subscriptionID, on: db)
-        guard
-            let row = try db.query("SELECT status, created_at FROM invoices WHERE id = \(id) FOR UPDATE").first,
-            let status = row.string(0).flatMap(Invoice.Status.init(rawValue:)), let finalizedAt = row.timestamp(1)
-        else { throw BillingError.notFound("no such invoice") }
-
-        let update: SQLQuery
-        let event: Event.Kind
-        switch action {
-        case .pay(let paidAt):
-            guard status == .open || status == .uncollectible else { throw refused("paid", status) }
-            let paidAt = paidAt ?? now
-            guard paidAt <= now else {
-                throw BillingError.invalid(field: "paid_at", message: "must not be in the future")
-            }
-            guard paidAt >= finalizedAt else {
-                throw BillingError.invalid(
-                    field: "paid_at", message: "must not be before the invoice was finalized (\(finalizedAt))")
-            }
-            update = "UPDATE invoices SET status = 'paid', paid_at = \(paidAt) WHERE id = \(id)"
-            event = .invoicePaid
-        case .void:
-            guard status == .open else { throw refused("voided", status) }
-            update = "UPDATE invoices SET status = 'void', voided_at = \(now) WHERE id = \(id)"
-            event = .invoiceVoided
-        case .markUncollectible:
-            guard status == .open else { throw refused("marked uncollectible", status) }
-            update = "UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(now) WHERE id = \(id)"
-            event = .invoiceMarkedUncollectible
+        if let subscriptionID = owners.uuid(0).map(ID<Subscription>.init) {
+            _ = try SubscriptionService.lock(subscriptionID, on: db)
         }
-        try db.query(update)
-        let invoice = try get(id, on: db)
-        var events = EventLog.Pending()
-        events.add(event, invoice)
-        // Nothing left to pay: a past_due subscription is active again.
-        if event != .invoiceMarkedUncollectible {
-            try SubscriptionService.reactivateIfSettled(subscriptionID, events: &events, now: now, on: db)
-        }
-        try events.append(at: now, on: db)
+        let rows = try db.query(
+            lines.joined(to: "SELECT \(unsafeSQL: Invoice.columns), seq FROM invoices WHERE id = \(id) FOR UPDATE")
+        ).rows
+        guard let invoice = try folding(rows).first else { throw BillingError.notFound("no such invoice") }
         return invoice
     }
 
-    private static func refused(_ verb: String, _ status: Invoice.Status) -> BillingError {
+    public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice
+    {
+        let invoice = try lock(id, on: db)
+        let update: SQLQuery
+        let event: Event.Kind
+        switch action {
+        case .void:
+            guard invoice.status == .open else { throw refused("voided", invoice.status) }
+            // Nothing more is collected on a void invoice.
+            update = """
+                UPDATE invoices SET status = 'void', voided_at = \(now), amount_remaining_cents = 0 \
+                WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
+                """
+            event = .invoiceVoided
+        case .markUncollectible:
+            guard invoice.status == .open else { throw refused("marked uncollectible", invoice.status) }
+            update = """
+                UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(now) \
+                WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
+                """
+            event = .invoiceMarkedUncollectible
+        }
+        var updated = try Invoice(row: try db.query(update)[0])
+        updated.lines = invoice.lines
+        var events = EventLog.Pending()
+        events.add(event, updated)
+        // Nothing left to pay: a past_due subscription is active again.
+        if event == .invoiceVoided, let subscriptionID = invoice.subscriptionID {
+            try SubscriptionService.reactivateIfSettled(subscriptionID, events: &events, now: now, on: db)
+        }
+        try events.append(at: now, on: db)
+        return updated
+    }
+
+    /// Records a payment of an open or uncollectible invoice, checked against what remains
+    /// at the moment it runs (under the invoice's row lock; the CHECK on the invoice's
+    /// remainder refuses an overpayment whatever runs). The payment that leaves nothing to
+    /// pay makes the invoice paid, as of its `paid_at`.
+    public static func pay(
+        _ id: ID<Invoice>, _ request: PaymentRequest, now: Timestamp, on db: Connection
+    ) throws -> (payment: Payment, invoice: Invoice) {
+        let invoice = try lock(id, on: db)
+        guard invoice.status == .open || invoice.status == .uncollectible else {
+            throw refused("paid", invoice.status)
+        }
+        let paidAt = request.paidAt ?? now
+        guard paidAt <= now else { throw BillingError.invalid(field: "paid_at", message: "must not be in the future") }
+        if let finalizedAt = invoice.finalizedAt, paidAt < finalizedAt {
+            throw BillingError.invalid(
+                field: "paid_at", message: "must not be before the invoice was finalized (\(finalizedAt))")
+        }
+        let remaining = invoice.amountRemainingCents
+        let amount = request.amount ?? remaining
+        guard amount >= 1, amount <= remaining else {
+            throw BillingError.invalid(
+                field: "amount_cents",
+                message: "must be from 1 to the amount remaining, \(remaining): an invoice is never overpaid")
+        }
+        let payment = try Payment(
+            row: try db.query(
+                """
+                INSERT INTO payments (id, invoice_id, amount_cents, paid_at, reference, created_at) \
+                VALUES (\(ID<Payment>.generate()), \(id), \(amount), \(paidAt), \(request.reference), \(now)) \
+                RETURNING \(unsafeSQL: Payment.columns)
+                """)[0])
+        let settled = amount == remaining
+        var updated = try Invoice(
+            row: try db.query(
+                """
+                UPDATE invoices SET amount_paid_cents = amount_paid_cents + \(amount), \
+                amount_remaining_cents = amount_remaining_cents - \(amount), \
+                status = CASE WHEN \(settled) THEN 'paid' ELSE status END, \
+                paid_at = CASE WHEN \(settled) THEN \(paidAt)::timestamptz END \
+                WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
+                """)[0])
+        updated.lines = invoice.lines
+        var events = EventLog.Pending()
+        events.add(.paymentCreated, payment)
+        events.add(settled ? .invoicePaid : .invoiceUpdated, updated)
+        // Nothing left to pay: a past_due subscription is active again.
+        if settled, let subscriptionID = invoice.subscriptionID {
+            try SubscriptionService.reactivateIfSettled(subscriptionID, events: &events, now: now, on: db)
+        }
+        try events.append(at: now, on: db)
+        return (payment, updated)
+    }
+
+    public static func payments(of id: ID<Invoice>, page: PageRequest, on db: Connection) throws -> Page<Payment> {
+        guard try db.query("SELECT 1 FROM invoices WHERE id = \(id)").rowCount > 0 else {
+            throw BillingError.notFound("no such invoice")
+        }
+        var query = ListQuery(table: "payments", columns: Payment.columns)
+        query.filter("invoice_id", id)
+        return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: Payment.init(row:))
+    }
+
+    static func refused(_ verb: String, _ status: Invoice.Status) -> BillingError {
         .conflict("an invoice that is \(status.rawValue) cannot be \(verb)", slug: "invoice-transition")
     }
 

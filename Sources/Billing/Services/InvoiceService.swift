@@ -9,7 +9,7 @@ public enum InvoiceService {
             lines.joined(to: "SELECT \(unsafeSQL: Invoice.columns), seq FROM invoices WHERE id = \(id)")
         ).rows
         guard let invoice = try folding(rows).first else { throw BillingError.notFound("no such invoice") }
-        return invoice
+        return try presentingDrafts([invoice], on: db)[0]
     }
 
     public static func list(
@@ -20,7 +20,29 @@ public enum InvoiceService {
         query.filter("customer_id", customerID)
         query.filter("subscription_id", subscriptionID)
         query.filter("status", status)
-        return try query.run(on: db, page: page, joining: lines, cursor: { $0.id.description }, decodeRows: folding)
+        return try query.run(
+            on: db, page: page, joining: lines, cursor: { $0.id?.description ?? "" },
+            decodeRows: { try presentingDrafts(try folding($0), on: db) })
+    }
+
+    /// Drafts with their totals as they would be if finalized now: priced with their
+    /// customers' current balances (one more statement, only when a draft is among them).
+    static func presentingDrafts(_ invoices: [Invoice], on db: Connection) throws -> [Invoice] {
+        let customers = Set(invoices.filter { $0.status == .draft }.map(\.customerID))
+        guard !customers.isEmpty else { return invoices }
+        let balances = try CustomerService.balances(Array(customers), on: db)
+        return try invoices.map { invoice in
+            guard invoice.status == .draft else { return invoice }
+            return try presented(invoice, balance: balances[invoice.customerID] ?? 0)
+        }
+    }
+
+    /// A draft priced for a customer whose balance is `balance`.
+    static func presented(_ draft: Invoice, balance: Int64) throws -> Invoice {
+        var invoice = draft
+        invoice.totals = try Pricing.totals(of: draft.lines.map(\.priced), balance: balance)
+        invoice.amountRemainingCents = invoice.totals.amountDue
+        return invoice
     }
 
     /// The lines of the invoices in `page`, joined in the same statement.
@@ -51,17 +73,21 @@ public enum InvoiceService {
     static func withLines(_ invoices: [Invoice], on db: Connection) throws -> [Invoice] {
         guard !invoices.isEmpty else { return invoices }
         let ids = SQLArray(invoices) { $0.id }
-        let lines = try db.query(
+        let rows = try db.query(
             """
-            SELECT \(unsafeSQL: InvoiceLine.columns) FROM invoice_lines WHERE invoice_id = ANY(\(ids)::uuid[]) \
-            ORDER BY invoice_id, position
+            SELECT invoice_id, \(unsafeSQL: InvoiceLine.columns) FROM invoice_lines \
+            WHERE invoice_id = ANY(\(ids)::uuid[]) ORDER BY invoice_id, position
             """
-        ).rows.map(InvoiceLine.init(row:))
+        ).rows
         var byInvoice: [ID<Invoice>: [InvoiceLine]] = [:]
-        for line in lines { byInvoice[line.invoiceID, default: []].append(line) }
+        for row in rows {
+            var r = RowReader(row)
+            let invoiceID: ID<Invoice> = try r.id()
+            byInvoice[invoiceID, default: []].append(try InvoiceLine(&r))
+        }
         return invoices.map { invoice in
             var invoice = invoice
-            invoice.lines = byInvoice[invoice.id] ?? []
+            invoice.lines = invoice.id.flatMap { byInvoice[$0] } ?? []
             return invoice
         }
     }

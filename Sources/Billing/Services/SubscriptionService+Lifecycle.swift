@@ -41,7 +41,8 @@ extension SubscriptionService {
             """
             SELECT l.amount_cents, l.period_start, l.period_end FROM invoice_lines l \
             JOIN invoices i ON i.id = l.invoice_id \
-            WHERE i.subscription_id = \(subscription.id) AND i.status <> 'void' AND l.kind <> 'trial' \
+            WHERE i.subscription_id = \(subscription.id) AND i.status NOT IN ('void', 'draft') \
+            AND l.kind IN ('subscription', 'proration') \
             AND l.period_end = \(subscription.currentPeriodEnd) AND l.period_start >= \(subscription.currentPeriodStart)
             """)
         let lines = try rows.rows.map { row in
@@ -113,43 +114,70 @@ extension SubscriptionService {
         return resumed
     }
 
-    /// Moves the subscription to another plan now. Same interval: the period stays and,
-    /// with `prorate`, one invoice credits the unused time on the old plan and charges the
-    /// same time on the new one. Another interval: the cycle restarts now with an invoice
-    /// for the new plan's full period, less the unused old time when prorating.
+    /// A change of plan, quantity or both (at least one; `nil` keeps the current one).
+    public struct Change: Sendable {
+        public var planID: ID<Plan>?
+        public var quantity: Int?
+        public var prorate: Bool
+        public init(planID: ID<Plan>?, quantity: Int?, prorate: Bool) {
+            self.planID = planID
+            self.quantity = quantity
+            self.prorate = prorate
+        }
+    }
+
+    /// Moves the subscription to another plan or quantity now. Same interval: the period
+    /// stays and, with `prorate`, one invoice credits the unused time of the old plan and
+    /// quantity and charges the same time on the new ones. Another interval: the cycle
+    /// restarts now with an invoice for the new plan's full period, less the unused old
+    /// time when prorating.
     public static func changePlan(
-        _ id: ID<Subscription>, to planID: ID<Plan>, prorate: Bool, now: Timestamp, config: BillingConfig,
-        on db: Connection
+        _ id: ID<Subscription>, _ input: Change, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Changed {
         var events = EventLog.Pending()
         // The old plan's terms come with the locked subscription.
         let current = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
         let subscription = current.subscription
         guard subscription.status != .canceled else { throw ended }
-        let newPlan = try PlanService.get(planID, on: db)
-        guard newPlan.id != subscription.planID else {
-            throw BillingError.conflict("the subscription is already on this plan", slug: "same-plan")
+        let old = PlanChange.Terms(
+            planName: current.planName, unitAmount: current.amount, quantity: subscription.quantity,
+            interval: current.interval)
+        var new = old
+        new.quantity = input.quantity ?? subscription.quantity
+        if let planID = input.planID, planID != subscription.planID {
+            let plan = try PlanService.get(planID, on: db)
+            guard plan.isActive else {
+                throw BillingError.conflict("the plan is not active", slug: "plan-inactive")
+            }
+            guard plan.currency == current.currency else {
+                throw BillingError.invalid(
+                    field: "plan_id",
+                    message: "the subscription is billed in \(current.currency); this plan is in \(plan.currency)")
+            }
+            new = .init(
+                planName: plan.name, unitAmount: plan.amountCents, quantity: new.quantity, interval: plan.interval)
         }
-        guard newPlan.isActive else { throw BillingError.conflict("the plan is not active", slug: "plan-inactive") }
-        guard newPlan.currency == current.currency else {
+        let planID = input.planID ?? subscription.planID
+        guard planID != subscription.planID || new.quantity != subscription.quantity else {
             throw BillingError.invalid(
-                field: "plan_id",
-                message: "the subscription is billed in \(current.currency); this plan is in \(newPlan.currency)")
+                field: input.quantity == nil ? "plan_id" : "quantity",
+                message: "is what the subscription already has: change the plan, the quantity or both")
         }
+        guard Pricing.extended(new.unitAmount, quantity: new.quantity) != nil else { throw tooManySeats }
 
         // What was billed is read before the subscription moves to its new period.
-        let unused = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
+        let unused = input.prorate ? try unusedBilled(subscription, at: now, on: db) : 0
         let change = PlanChange(
-            oldName: current.planName, unusedCredit: unused, oldInterval: current.interval, newName: newPlan.name,
-            newAmount: newPlan.amountCents, newInterval: newPlan.interval, prorate: prorate, now: now,
-            status: subscription.status, anchor: subscription.billingCycleAnchor,
-            periodStart: subscription.currentPeriodStart, periodEnd: subscription.currentPeriodEnd)
+            from: old, unusedCredit: unused, to: new, prorate: input.prorate, now: now, status: subscription.status,
+            anchor: subscription.billingCycleAnchor, periodStart: subscription.currentPeriodStart,
+            periodEnd: subscription.currentPeriodEnd)
         // The change, then the invoice it makes, then the balance that invoice moves.
         let updated = try update(
             """
-            UPDATE subscriptions SET plan_id = \(newPlan.id), billing_cycle_anchor = \(change.anchor), \
-            current_period_start = \(change.periodStart), current_period_end = \(change.periodEnd), \
-            updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
+            UPDATE subscriptions SET plan_id = \(planID), quantity = \(new.quantity), \
+            billing_cycle_anchor = \(change.anchor), current_period_start = \(change.periodStart), \
+            current_period_end = \(change.periodEnd), updated_at = \(now) WHERE id = \(id) \
+            RETURNING \(unsafeSQL: Subscription.columns)
             """, event: .subscriptionUpdated, events: &events, on: db)
         var invoice: Invoice?
         if !change.lines.isEmpty {
@@ -159,7 +187,8 @@ extension SubscriptionService {
                 [
                     .init(
                         subscriptionID: id, customerID: subscription.customerID, reason: .subscriptionUpdate,
-                        currency: newPlan.currency, periodStart: now, periodEnd: change.periodEnd, lines: change.lines)
+                        currency: current.currency, periodStart: now, periodEnd: change.periodEnd,
+                        lines: change.lines)
                 ], balances: &balances, events: &events, now: now, config: config, on: db
             ).first
             try CustomerService.saveBalances(

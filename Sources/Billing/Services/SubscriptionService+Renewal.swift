@@ -80,8 +80,8 @@ extension SubscriptionService {
                         periodEnd: period.end,
                         lines: [
                             Pricing.periodLine(
-                                planName: item.planName, interval: item.interval, amount: item.amount,
-                                start: period.start, end: period.end)
+                                planName: item.planName, interval: item.interval, unitAmount: item.amount,
+                                quantity: subscription.quantity, start: period.start, end: period.end)
                         ]))
             }
         }

@@ -8,11 +8,13 @@ public enum SubscriptionService {
         public var planID: ID<Plan>
         public var startAt: Timestamp?
         public var trialDays: Int?
-        public init(customerID: ID<Customer>, planID: ID<Plan>, startAt: Timestamp?, trialDays: Int?) {
+        public var quantity: Int
+        public init(customerID: ID<Customer>, planID: ID<Plan>, startAt: Timestamp?, trialDays: Int?, quantity: Int) {
             self.customerID = customerID
             self.planID = planID
             self.startAt = startAt
             self.trialDays = trialDays
+            self.quantity = quantity
         }
     }
 
@@ -24,27 +26,26 @@ public enum SubscriptionService {
         public var periodStart: Timestamp
         public var periodEnd: Timestamp
         public var lineKind: InvoiceLine.Kind
-        public var lineAmount: Int64
 
         /// A trial runs `[start, start + trialDays)` and its invoice is 0; otherwise the first
         /// period runs from `start` to the schedule's next boundary at the plan's price.
-        public init(start: Timestamp, trialDays: Int, interval: BillingInterval, amount: Int64) {
+        public init(start: Timestamp, trialDays: Int, interval: BillingInterval) {
             if trialDays > 0 {
                 let end = start.adding(seconds: Int64(trialDays) * 86_400)
                 self.init(
                     status: .trialing, anchor: end, trialEnd: end, periodStart: start, periodEnd: end,
-                    lineKind: .trial, lineAmount: 0)
+                    lineKind: .trial)
             } else {
                 let period = BillingSchedule(anchor: start, interval: interval).period(0)
                 self.init(
                     status: .active, anchor: start, trialEnd: nil, periodStart: period.start, periodEnd: period.end,
-                    lineKind: .subscription, lineAmount: amount)
+                    lineKind: .subscription)
             }
         }
 
         init(
             status: Subscription.Status, anchor: Timestamp, trialEnd: Timestamp?, periodStart: Timestamp,
-            periodEnd: Timestamp, lineKind: InvoiceLine.Kind, lineAmount: Int64
+            periodEnd: Timestamp, lineKind: InvoiceLine.Kind
         ) {
             self.status = status
             self.anchor = anchor
@@ -52,7 +53,6 @@ public enum SubscriptionService {
             self.periodStart = periodStart
             self.periodEnd = periodEnd
             self.lineKind = lineKind
-            self.lineAmount = lineAmount
         }
     }
 
@@ -84,17 +84,18 @@ public enum SubscriptionService {
             throw BillingError.invalid(
                 field: "plan_id", message: "the customer is billed in \(currency); this plan is in \(plan.currency)")
         }
-        let start = Start(
-            start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval,
-            amount: plan.amountCents)
+        guard Pricing.extended(plan.amountCents, quantity: input.quantity) != nil else {
+            throw tooManySeats
+        }
+        let start = Start(start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval)
         let inserted = try mapUniqueViolation(
             to: .conflict("the customer already has a live subscription", slug: "subscription-exists")
         ) {
             try db.query(
                 """
-                INSERT INTO subscriptions (id, customer_id, plan_id, status, start_at, billing_cycle_anchor, \
+                INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, \
                 current_period_start, current_period_end, trial_end, created_at, updated_at) \
-                VALUES (\(ID<Subscription>.generate()), \(customer.id), \(plan.id), \(start.status.rawValue), \
+                VALUES (\(ID<Subscription>.generate()), \(customer.id), \(plan.id), \(input.quantity), \(start.status.rawValue), \
                 \(startAt), \(start.anchor), \(start.periodStart), \(start.periodEnd), \(start.trialEnd), \(now), \
                 \(now)) RETURNING \(unsafeSQL: Subscription.columns)
                 """)
@@ -104,10 +105,11 @@ public enum SubscriptionService {
         events.add(.subscriptionCreated, subscription)
         let line =
             start.lineKind == .trial
-            ? Pricing.trialLine(planName: plan.name, start: start.periodStart, end: start.periodEnd)
+            ? Pricing.trialLine(
+                planName: plan.name, quantity: input.quantity, start: start.periodStart, end: start.periodEnd)
             : Pricing.periodLine(
-                planName: plan.name, interval: plan.interval, amount: start.lineAmount, start: start.periodStart,
-                end: start.periodEnd)
+                planName: plan.name, interval: plan.interval, unitAmount: plan.amountCents, quantity: input.quantity,
+                start: start.periodStart, end: start.periodEnd)
         var balances = [customer.id: customer.balanceCents]
         let invoice = try InvoiceWriter.write(
             [
@@ -123,6 +125,10 @@ public enum SubscriptionService {
         try events.append(at: now, on: db)
         return Created(subscription: subscription, invoice: invoice)
     }
+
+    /// A plan's amount × quantity past the line limit.
+    static let tooManySeats = BillingError.invalid(
+        field: "quantity", message: "the plan's amount × quantity must be at most 10^12")
 
     public static func get(_ id: ID<Subscription>, on db: Connection) throws -> Subscription {
         let result = try db.query("SELECT \(unsafeSQL: Subscription.columns) FROM subscriptions WHERE id = \(id)")

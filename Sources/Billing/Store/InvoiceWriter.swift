@@ -2,47 +2,42 @@ import Common
 import Postgres
 
 /// Writes new invoices in the caller's transaction, any number in a fixed number of
-/// statements: priced (`Pricing`), the customers' balances applied, the next gapless
-/// numbers, the lines, and their events added to the transaction's. A subscription start
-/// writes one; a billing-run batch writes hundreds.
+/// statements: each takes its customer's pending invoice items, is priced (`Pricing`),
+/// finalized with the customers' balances applied and the next gapless numbers, and its
+/// events are added to the transaction's. A subscription start writes one; a billing-run
+/// batch writes hundreds. A one-off draft is written here too, without a number.
 enum InvoiceWriter {
     struct Draft {
-        var subscriptionID: ID<Subscription>
+        var subscriptionID: ID<Subscription>?
         var customerID: ID<Customer>
         var reason: BillingReason
         var currency: String
         var periodStart: Timestamp
         var periodEnd: Timestamp
         var lines: [PricedLine]
+        var description: String? = nil
+        var daysUntilDue: Int? = nil
+        /// Whether the invoice takes its customer's pending items (`include_pending_items`).
+        var takesPendingItems = true
     }
 
-    /// `balances` holds the balance of every customer of `drafts`, read under a row lock
-    /// by the caller; it is updated in place and the caller stores the changed ones.
+    /// Writes finalized invoices. `balances` holds the balance of every customer of
+    /// `drafts`, read under a row lock by the caller; it is updated in place and the caller
+    /// stores the changed ones.
     static func write(
         _ drafts: [Draft], balances: inout [ID<Customer>: Int64], events: inout EventLog.Pending, now: Timestamp,
         config: BillingConfig, on db: Connection
     ) throws -> [Invoice] {
         guard !drafts.isEmpty else { return [] }
-        var invoices: [Invoice] = []
-        invoices.reserveCapacity(drafts.count)
-        var lineIDs = ID<InvoiceLine>.generate(count: drafts.reduce(0) { $0 + $1.lines.count }).makeIterator()
-        for (draft, id) in zip(drafts, ID<Invoice>.generate(count: drafts.count)) {
-            let totals = try Pricing.totals(of: draft.lines, balance: balances[draft.customerID] ?? 0)
-            balances[draft.customerID] = totals.newBalance
-            let paid = totals.amountDue == 0
-            invoices.append(
-                Invoice(
-                    id: id, number: "", customerID: draft.customerID,
-                    subscriptionID: draft.subscriptionID, billingReason: draft.reason, status: paid ? .paid : .open,
-                    currency: draft.currency, totals: totals, periodStart: draft.periodStart,
-                    periodEnd: draft.periodEnd,
-                    dueAt: draft.periodStart.adding(seconds: Int64(config.invoiceDueDays) * 86_400), createdAt: now,
-                    paidAt: paid ? now : nil,
-                    lines: draft.lines.map {
-                        InvoiceLine(
-                            id: lineIDs.next()!, invoiceID: id, kind: $0.kind, description: $0.description,
-                            amountCents: $0.amount, periodStart: $0.start, periodEnd: $0.end)
-                    }))
+        var (invoices, items) = try priced(drafts, now: now, on: db)
+        for index in invoices.indices {
+            let customer = invoices[index].customerID
+            let balance = balances[customer] ?? 0
+            invoices[index].totals = try Pricing.totals(of: invoices[index].lines.map(\.priced), balance: balance)
+            balances[customer] = invoices[index].totals.newBalance
+            invoices[index].dueAt = invoices[index].periodStart.adding(seconds: Int64(config.invoiceDueDays) * 86_400)
+            invoices[index].daysUntilDue = config.invoiceDueDays
+            invoices[index].finalize(at: now)
         }
         // Everything above, and the lines (their invoices are checked at commit, see
         // sql/0004), is done before the counter row is locked: that lock serializes every
@@ -51,26 +46,98 @@ enum InvoiceWriter {
         // happens while it is held.
         let statements = Inserts(invoices)
         try db.query(statements.lines)
-        let counter = try db.query(
-            """
-            UPDATE invoice_number_counter SET last_value = last_value + \(drafts.count)::bigint \
-            WHERE singleton RETURNING last_value
-            """)
-        let first = (counter.first.flatMap { $0.int64(0) } ?? 0) - Int64(drafts.count) + 1
+        let first = try takeNumbers(invoices.count, on: db)
         for index in invoices.indices { invoices[index].number = Invoice.formatNumber(first + Int64(index)) }
         try db.query(statements.invoices(numbered: SQLArray(invoices) { $0.number }))
         for invoice in invoices {
             events.add(.invoiceCreated, invoice)
+            events.add(.invoiceFinalized, invoice)
             if invoice.status == .paid { events.add(.invoicePaid, invoice) }
         }
+        events.add(.invoiceItemUpdated, each: items)
         return invoices
+    }
+
+    /// Writes one draft, unnumbered, with the pending items it takes.
+    static func writeDraft(_ draft: Draft, events: inout EventLog.Pending, now: Timestamp, on db: Connection) throws
+        -> Invoice
+    {
+        var (invoices, items) = try priced([draft], now: now, on: db)
+        var invoice = invoices[0]
+        invoice.totals = try Pricing.totals(of: invoice.lines.map(\.priced), balance: 0)
+        invoice.amountRemainingCents = invoice.totals.amountDue
+        let statements = Inserts([invoice])
+        try db.query(statements.lines)
+        try db.query(statements.invoices(numbered: SQLArray([String?.none])))
+        events.add(.invoiceCreated, invoice)
+        events.add(.invoiceItemUpdated, each: items)
+        return invoice
+    }
+
+    /// The invoices of `drafts` with ids, lines and the pending items they take (each
+    /// customer's first invoice here takes all of that customer's, in its currency): the
+    /// UPDATE that takes them waits for any other transaction taking them and then skips
+    /// them, so two invoices made at once never both take an item.
+    private static func priced(_ drafts: [Draft], now: Timestamp, on db: Connection) throws -> (
+        [Invoice], [InvoiceItem]
+    ) {
+        let ids = ID<Invoice>.generate(count: drafts.count)
+        var takers: [(customer: ID<Customer>, invoice: ID<Invoice>, currency: String)] = []
+        var seen: Set<ID<Customer>> = []
+        for (draft, id) in zip(drafts, ids) where draft.takesPendingItems && seen.insert(draft.customerID).inserted {
+            takers.append((draft.customerID, id, draft.currency))
+        }
+        var itemsByInvoice: [ID<Invoice>: [InvoiceItem]] = [:]
+        var items: [InvoiceItem] = []
+        if !takers.isEmpty {
+            items = try db.query(
+                """
+                UPDATE invoice_items i SET invoice_id = t.invoice_id, updated_at = \(now) \
+                FROM unnest(\(SQLArray(takers) { $0.customer })::uuid[], \(SQLArray(takers) { $0.invoice })::uuid[], \
+                \(SQLArray(takers) { $0.currency })::text[]) AS t(customer_id, invoice_id, currency) \
+                WHERE i.customer_id = t.customer_id AND i.invoice_id IS NULL AND i.currency = t.currency \
+                RETURNING \(unsafeSQL: qualified(InvoiceItem.columns, with: "i")), i.seq
+                """
+            ).rows.map { row in
+                var r = RowReader(row)
+                return (item: try InvoiceItem(&r), seq: try r.int64())
+            }.sorted { $0.seq < $1.seq }.map(\.item)
+            for item in items { itemsByInvoice[item.invoiceID ?? ids[0], default: []].append(item) }
+        }
+        let lineCount = drafts.reduce(items.count) { $0 + $1.lines.count }
+        var lineIDs = ID<InvoiceLine>.generate(count: lineCount).makeIterator()
+        let invoices = zip(drafts, ids).map { draft, id in
+            let lines = draft.lines + (itemsByInvoice[id] ?? []).map(Pricing.itemLine)
+            var invoice = Invoice(
+                id: id, customerID: draft.customerID, subscriptionID: draft.subscriptionID,
+                billingReason: draft.reason, status: .draft, currency: draft.currency,
+                totals: InvoiceTotals(subtotal: 0, balance: 0), periodStart: draft.periodStart,
+                periodEnd: draft.periodEnd, dueAt: nil, createdAt: now,
+                lines: lines.map { InvoiceLine(id: lineIDs.next(), $0) })
+            invoice.description = draft.description
+            invoice.daysUntilDue = draft.daysUntilDue
+            return invoice
+        }
+        return (invoices, items)
+    }
+
+    /// Takes `count` numbers of the gapless sequence and returns the first. The counter's
+    /// row lock is held until the transaction ends: take it last.
+    static func takeNumbers(_ count: Int, on db: Connection) throws -> Int64 {
+        let counter = try db.query(
+            """
+            UPDATE invoice_number_counter SET last_value = last_value + \(count)::bigint \
+            WHERE singleton RETURNING last_value
+            """)
+        return (counter.first.flatMap { $0.int64(0) } ?? 0) - Int64(count) + 1
     }
 
     /// The INSERT statements of new invoices and their lines, built before their numbers
     /// are known; `invoices(numbered:)` only adds the numbers.
     private struct Inserts {
-        let id, customerID, subscriptionID, reason, status, currency, subtotal, balanceApplied, amount: SQLArray
-        let periodStart, periodEnd, dueAt, createdAt, paidAt: SQLArray
+        let id, customerID, subscriptionID, reason, status, currency, description, daysUntilDue: SQLArray
+        let subtotal, total, balanceApplied, amount, remaining: SQLArray
+        let periodStart, periodEnd, dueAt, finalizedAt, createdAt, paidAt: SQLArray
         let lines: SQLQuery
 
         init(_ invoices: [Invoice]) {
@@ -80,36 +147,51 @@ enum InvoiceWriter {
             reason = SQLArray(invoices) { $0.billingReason.rawValue }
             status = SQLArray(invoices) { $0.status.rawValue }
             currency = SQLArray(invoices) { $0.currency }
-            subtotal = SQLArray(invoices) { $0.subtotalCents }
-            balanceApplied = SQLArray(invoices) { $0.balanceAppliedCents }
-            amount = SQLArray(invoices) { $0.amountCents }
+            description = SQLArray(invoices) { $0.description }
+            daysUntilDue = SQLArray(invoices) { $0.daysUntilDue }
+            subtotal = SQLArray(invoices) { $0.totals.subtotal }
+            total = SQLArray(invoices) { $0.totals.total }
+            balanceApplied = SQLArray(invoices) { $0.totals.balanceApplied }
+            amount = SQLArray(invoices) { $0.totals.amountDue }
+            remaining = SQLArray(invoices) { $0.amountRemainingCents }
             periodStart = SQLArray(invoices) { $0.periodStart }
             periodEnd = SQLArray(invoices) { $0.periodEnd }
             dueAt = SQLArray(invoices) { $0.dueAt }
+            finalizedAt = SQLArray(invoices) { $0.finalizedAt }
             createdAt = SQLArray(invoices) { $0.createdAt }
             paidAt = SQLArray(invoices) { $0.paidAt }
             let lines = invoices.flatMap { invoice in
-                invoice.lines.enumerated().map { (position: $0.offset, line: $0.element) }
+                invoice.lines.enumerated().map { (invoice: invoice.id, position: $0.offset, line: $0.element) }
             }
-            self.lines = """
-                INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, period_start, \
-                period_end) SELECT * FROM unnest(\(SQLArray(lines) { $0.line.id })::uuid[], \
-                \(SQLArray(lines) { $0.line.invoiceID })::uuid[], \(SQLArray(lines) { $0.position })::int[], \
-                \(SQLArray(lines) { $0.line.kind.rawValue })::text[], \(SQLArray(lines) { $0.line.description })::text[], \
-                \(SQLArray(lines) { $0.line.amountCents })::bigint[], \(SQLArray(lines) { $0.line.periodStart })::timestamptz[], \
-                \(SQLArray(lines) { $0.line.periodEnd })::timestamptz[])
-                """
+            self.lines = InvoiceWriter.insertLines(lines)
         }
 
         func invoices(numbered numbers: SQLArray) -> SQLQuery {
             """
             INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
-            subtotal_cents, balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at) \
+            description, days_until_due, subtotal_cents, total_cents, balance_applied_cents, amount_cents, \
+            amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at) \
             SELECT * FROM unnest(\(id)::uuid[], \(numbers)::text[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \
-            \(reason)::text[], \(status)::text[], \(currency)::text[], \(subtotal)::bigint[], \(balanceApplied)::bigint[], \
-            \(amount)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \(dueAt)::timestamptz[], \
-            \(createdAt)::timestamptz[], \(paidAt)::timestamptz[])
+            \(reason)::text[], \(status)::text[], \(currency)::text[], \(description)::text[], \(daysUntilDue)::int[], \
+            \(subtotal)::bigint[], \(total)::bigint[], \(balanceApplied)::bigint[], \(amount)::bigint[], \
+            \(remaining)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \
+            \(dueAt)::timestamptz[], \(finalizedAt)::timestamptz[], \(createdAt)::timestamptz[], \
+            \(paidAt)::timestamptz[])
             """
         }
+    }
+
+    /// One INSERT of any number of lines, each at its position on its invoice.
+    static func insertLines(_ lines: [(invoice: ID<Invoice>?, position: Int, line: InvoiceLine)]) -> SQLQuery {
+        """
+        INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, quantity, \
+        unit_amount_cents, invoice_item_id, period_start, period_end) \
+        SELECT * FROM unnest(\(SQLArray(lines) { $0.line.id })::uuid[], \(SQLArray(lines) { $0.invoice })::uuid[], \
+        \(SQLArray(lines) { $0.position })::int[], \(SQLArray(lines) { $0.line.kind.rawValue })::text[], \
+        \(SQLArray(lines) { $0.line.description })::text[], \(SQLArray(lines) { $0.line.amountCents })::bigint[], \
+        \(SQLArray(lines) { $0.line.quantity })::int[], \(SQLArray(lines) { $0.line.unitAmountCents })::bigint[], \
+        \(SQLArray(lines) { $0.line.invoiceItemID })::uuid[], \(SQLArray(lines) { $0.line.periodStart })::timestamptz[], \
+        \(SQLArray(lines) { $0.line.periodEnd })::timestamptz[])
+        """
     }
 }

@@ -13,9 +13,14 @@ struct ListQuery {
         self.columns = columns
     }
 
+    var conditions: [String] = []
+
     mutating func filter(_ column: String, _ value: (any SQLBindable)?) {
         if let value { filters.append((column, value.sqlText)) }
     }
+
+    /// A fixed condition without values, e.g. `invoice_id IS NULL`.
+    mutating func condition(_ sql: String) { conditions.append(sql) }
 
     /// A child table read in the same statement as the page: one round trip for a list of
     /// invoices with their lines instead of two.
@@ -55,6 +60,7 @@ struct ListQuery {
             query.append(unsafeSQL: " AND \(filter.column) = ")
             query.append(bindText: filter.text)
         }
+        for condition in conditions { query.append(unsafeSQL: " AND \(condition)") }
         if let after = page.startingAfter {
             query.append(unsafeSQL: " AND seq < (SELECT seq FROM \(table) WHERE id = ")
             query.append(bind: after)

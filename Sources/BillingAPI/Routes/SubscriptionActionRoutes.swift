@@ -23,16 +23,25 @@ enum SubscriptionActionRoutes {
                     call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
         }
 
-        api.write("POST", "/subscriptions/{id}/change-plan") { reader -> (planID: ID<Plan>, prorate: Bool)? in
-            let planID = reader.id("plan_id", required: true, as: Plan.self)
+        // With `"preview": true` the change runs and is rolled back: the answer shows what
+        // it would do, and nothing is stored (no event, no number, no idempotency record).
+        api.write("POST", "/subscriptions/{id}/change-plan") { reader -> (SubscriptionService.Change, preview: Bool)? in
+            let planID = reader.id("plan_id", as: Plan.self)
+            let quantity = reader.integer("quantity", in: InvoiceItemRoutes.quantities)
             let prorate = reader.bool("prorate") ?? true
-            return planID.map { (planID: $0, prorate: prorate) }
+            let preview = reader.bool("preview") ?? false
+            guard reader.has("plan_id") || reader.has("quantity") else {
+                reader.fail("plan_id", "is required unless quantity is given")
+                return nil
+            }
+            return (.init(planID: planID, quantity: quantity.map { Int($0) }, prorate: prorate), preview)
+        } dryRun: { input in
+            input.preview
         } perform: { input, call in
-            .json(
-                200,
-                try SubscriptionService.changePlan(
-                    call.id(0, "subscription"), to: input.planID, prorate: input.prorate, now: call.now,
-                    config: call.context.config, on: call.database()))
+            var changed = try SubscriptionService.changePlan(
+                call.id(0, "subscription"), input.0, now: call.now, config: call.context.config, on: call.database())
+            if input.preview { changed.invoice?.markAsPreview() }
+            return .json(200, changed)
         }
     }
 }

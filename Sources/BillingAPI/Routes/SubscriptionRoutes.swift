@@ -12,9 +12,11 @@ enum SubscriptionRoutes {
             let planID = reader.id("plan_id", required: true, as: Plan.self)
             let startAt = reader.timestamp("start_at")
             let trialDays = reader.integer("trial_days", in: 0...730)
+            let quantity = reader.integer("quantity", in: InvoiceItemRoutes.quantities) ?? 1
             guard let customerID, let planID else { return nil }
             return SubscriptionService.Create(
-                customerID: customerID, planID: planID, startAt: startAt, trialDays: trialDays.map { Int($0) })
+                customerID: customerID, planID: planID, startAt: startAt, trialDays: trialDays.map { Int($0) },
+                quantity: Int(quantity))
         } perform: { input, call in
             let created = try SubscriptionService.create(
                 input, now: call.now, config: call.context.config, on: call.database())
@@ -36,6 +38,13 @@ enum SubscriptionRoutes {
 
         api.read("/subscriptions/{id}") { call in
             .json(200, try SubscriptionService.get(call.id(0, "subscription"), on: call.database()))
+        }
+
+        api.read("/subscriptions/{id}/upcoming-invoice") { call in
+            .json(
+                200,
+                try SubscriptionService.upcomingInvoice(
+                    call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
         }
     }
 }

@@ -1,0 +1,49 @@
+import Common
+import Postgres
+
+/// `GET /subscriptions/{id}/upcoming-invoice` (`invoicing.md` §9): the invoice the next
+/// billing run would make for a subscription, priced by the same code, read without a lock
+/// and stored nowhere.
+extension SubscriptionService {
+    static let noUpcomingInvoice = BillingError.conflict(
+        "the subscription will not be invoiced again", slug: "no-upcoming-invoice")
+
+    public static func upcomingInvoice(
+        _ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection
+    ) throws -> Invoice {
+        let rows = try db.query(
+            "SELECT \(unsafeSQL: Due.columns) FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id = \(id)")
+        guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
+        let due = try Due(row: row)
+        let subscription = due.subscription
+        guard subscription.status != .canceled, !subscription.cancelAtPeriodEnd else { throw noUpcomingInvoice }
+        // The earliest period not invoiced yet starts where the current one ends (after a
+        // trial, the first paid period), however long ago that was.
+        let renewal = Renewal(
+            status: subscription.status, anchor: subscription.billingCycleAnchor, interval: due.interval,
+            trialEnd: subscription.trialEnd, currentPeriodStart: subscription.currentPeriodStart,
+            currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: false,
+            asOf: subscription.currentPeriodEnd, maximumPeriods: 1)
+        guard let period = renewal.invoices.first else { throw noUpcomingInvoice }
+        let customer = try CustomerService.get(subscription.customerID, on: db)
+        let pending = try db.query(
+            """
+            SELECT \(unsafeSQL: InvoiceItem.columns) FROM invoice_items WHERE customer_id = \(customer.id) \
+            AND invoice_id IS NULL AND currency = \(due.currency) ORDER BY seq
+            """
+        ).rows.map(InvoiceItem.init(row:))
+        let lines =
+            [
+                Pricing.periodLine(
+                    planName: due.planName, interval: due.interval, unitAmount: due.amount,
+                    quantity: subscription.quantity, start: period.start, end: period.end)
+            ] + pending.map(Pricing.itemLine)
+        var invoice = Invoice(
+            id: nil, customerID: customer.id, subscriptionID: id, billingReason: .subscriptionCycle, status: .draft,
+            currency: due.currency, totals: try Pricing.totals(of: lines, balance: customer.balanceCents),
+            periodStart: period.start, periodEnd: period.end, dueAt: nil, createdAt: now,
+            lines: lines.map { InvoiceLine(id: nil, $0) })
+        invoice.daysUntilDue = config.invoiceDueDays
+        return invoice
+    }
+}
