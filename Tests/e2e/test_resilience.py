@@ -34,12 +34,13 @@ def retrying(session, method, url, key, idempotency_key, body=None, attempts=60)
 
 
 class Writers(Background):
-    """Threads that sign up customers, subscribe them and pay the first invoice, recording
-    every acknowledged result."""
+    """Threads that sign up customers, subscribe them and pay the first invoice, then bill
+    a one-off item on a draft they finalize and pay in two parts, recording every
+    acknowledged result."""
 
     def __init__(self, base, key, plan_id, threads=4):
         self.base, self.key, self.plan_id = base, key, plan_id
-        self.customers, self.subscriptions, self.paid = [], [], []
+        self.customers, self.subscriptions, self.paid, self.one_off = [], [], [], []
         super().__init__(threads)
 
     def loop(self, index):
@@ -61,6 +62,21 @@ class Writers(Background):
                 self.customers.append(customer.json()["id"])
                 self.subscriptions.append(subscription.json()["id"])
                 self.paid.append(invoice["id"])
+            item = retrying(session, "POST", self.base + "/invoice-items", self.key, "i" + tag,
+                            {"customer_id": customer.json()["id"], "description": "Setup", "amount_cents": 1001})
+            assert item.status_code == 201, item.text
+            draft = retrying(session, "POST", self.base + "/invoices", self.key, "d" + tag,
+                             {"customer_id": customer.json()["id"]})
+            assert draft.status_code == 201, draft.text
+            one_off = draft.json()["id"]
+            final = retrying(session, "POST", f"{self.base}/invoices/{one_off}/finalize", self.key, "f" + tag)
+            assert final.status_code == 200 and final.json()["amount_due_cents"] == 1001, final.text
+            for part, amount in enumerate((500, 501)):
+                payment = retrying(session, "POST", f"{self.base}/invoices/{one_off}/payments", self.key,
+                                   f"q{part}" + tag, {"amount_cents": amount})
+                assert payment.status_code == 201, payment.text
+            with self.lock:
+                self.one_off.append(one_off)
 
 
 def ids(values):
@@ -74,14 +90,32 @@ def assert_consistent(writers):
         [str(len(writers.subscriptions))]]
     assert sql(f"SELECT count(*) FROM invoices WHERE id IN ({ids(writers.paid)}) AND status = 'paid'") == [
         [str(len(writers.paid))]]
+    assert writers.one_off, "the writers paid one-off invoices too"
+    assert sql(f"""SELECT count(*) FROM invoices WHERE id IN ({ids(writers.one_off)}) AND status = 'paid'
+                   AND amount_paid_cents = 1001""") == [[str(len(writers.one_off))]]
     # No half-written state anywhere in the database.
     invariants = {
         "a subscription without its first invoice": """SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (
             SELECT 1 FROM invoices i WHERE i.subscription_id = s.id AND i.billing_reason = 'subscription_create')""",
-        "an invoice without lines": """SELECT count(*) FROM invoices i WHERE NOT EXISTS (
+        "a finalized invoice without lines": """SELECT count(*) FROM invoices i WHERE status <> 'draft' AND NOT EXISTS (
             SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.id)""",
-        "a gap or duplicate in invoice numbers": """SELECT count(*) - max(substr(number, 5)::bigint)
-            + (SELECT last_value FROM invoice_number_counter) - count(*) FROM invoices""",
+        "a finalized invoice without a number": "SELECT count(*) FROM invoices WHERE status <> 'draft' AND number IS NULL",
+        "a gap in invoice numbers, or one taken and not used": """SELECT
+            (count(number) <> max(substr(number, 5)::bigint))::int
+            + (max(substr(number, 5)::bigint) <> (SELECT last_value FROM invoice_number_counter))::int FROM invoices""",
+        "payments that are not the invoice's amount paid, or more than its amount due": """SELECT count(*)
+            FROM invoices i LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS paid FROM payments GROUP BY invoice_id) p
+            ON p.invoice_id = i.id WHERE coalesce(p.paid, 0) <> i.amount_paid_cents OR coalesce(p.paid, 0) > i.amount_cents""",
+        "an item on two invoices, or shown on another invoice than its own": """SELECT count(*) FROM invoice_items it
+            WHERE (SELECT count(*) FROM invoice_lines l WHERE l.invoice_item_id = it.id) > 1
+            OR EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_item_id = it.id AND l.invoice_id <> it.invoice_id)
+            OR (it.invoice_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_item_id = it.id))""",
+        "an item without invoice_item.created": """SELECT count(*) FROM invoice_items it WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.type = 'invoice_item.created' AND e.data->>'id' = it.id::text)""",
+        "a payment without payment.created": """SELECT count(*) FROM payments p WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.type = 'payment.created' AND e.data->>'id' = p.id::text)""",
+        "a finalized invoice without invoice.finalized": """SELECT count(*) FROM invoices i WHERE status <> 'draft'
+            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'invoice.finalized' AND e.data->>'id' = i.id::text)""",
         "a customer without customer.created": """SELECT count(*) FROM customers c WHERE NOT EXISTS (
             SELECT 1 FROM events e WHERE e.type = 'customer.created' AND e.data->>'id' = c.id::text)""",
         "a subscription without subscription.created": """SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (
