@@ -50,6 +50,7 @@ final class APIHarness {
         send("POST", path, body: body, idempotencyKey: idempotencyKey)
     }
     func patch(_ path: String, _ body: String) -> Answer { send("PATCH", path, body: body) }
+    func delete(_ path: String) -> Answer { send("DELETE", path) }
 
     /// Creates what most tests start from and returns its id.
     func customer(email: String = "c-\(UUID().uuidString.prefix(12))@example.com") throws -> String {
