@@ -54,7 +54,7 @@ extension InvoiceService {
     public static func updateDraft(_ id: ID<Invoice>, _ input: UpdateDraft, now: Timestamp, on db: Connection)
         throws -> Invoice
     {
-        let draft = try lock(id, on: db)
+        let (draft, balance) = try lockWithBalance(id, on: db)
         guard draft.status == .draft else { throw notDraft }
         var updated = try Invoice(
             row: try db.query(
@@ -64,17 +64,18 @@ extension InvoiceService {
                 WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
                 """)[0])
         updated.lines = draft.lines
-        updated = try presentingDrafts([updated], on: db)[0]
+        updated = try presented(updated, balance: balance)
         try EventLog.append(.invoiceUpdated, updated, at: now, on: db)
         return updated
     }
 
     /// Deletes a draft; the items it took are pending again.
     public static func deleteDraft(_ id: ID<Invoice>, now: Timestamp, on db: Connection) throws {
-        let draft = try presentingDrafts([try lock(id, on: db)], on: db)[0]
-        guard draft.status == .draft else {
+        let (locked, balance) = try lockWithBalance(id, on: db)
+        guard locked.status == .draft else {
             throw BillingError.conflict("only a draft invoice can be deleted", slug: "invoice-not-draft")
         }
+        let draft = try presented(locked, balance: balance)
         try db.query("DELETE FROM invoice_lines WHERE invoice_id = \(id)")
         let released = try db.query(
             """
@@ -94,17 +95,14 @@ extension InvoiceService {
     public static func finalize(_ id: ID<Invoice>, now: Timestamp, config: BillingConfig, on db: Connection) throws
         -> Invoice
     {
-        var invoice = try lock(id, on: db)
+        var (invoice, balance) = try lockWithBalance(id, on: db)
         guard invoice.status == .draft else {
             throw BillingError.conflict("the invoice is already finalized", slug: "invoice-not-draft")
         }
         guard !invoice.lines.isEmpty else {
             throw BillingError.conflict("a draft without lines cannot be finalized", slug: "invoice-empty")
         }
-        var balances = try CustomerService.lockBalances([invoice.customerID], on: db)
-        let balance = balances[invoice.customerID] ?? 0
         invoice = try presented(invoice, balance: balance)
-        balances[invoice.customerID] = invoice.totals.newBalance
         invoice.finalize(at: now)
         invoice.dueAt =
             invoice.subscriptionID == nil
@@ -112,7 +110,8 @@ extension InvoiceService {
             : invoice.periodStart.adding(seconds: Int64(config.invoiceDueDays) * 86_400)
         var events = EventLog.Pending()
         if invoice.totals.newBalance != balance {
-            try CustomerService.saveBalances(balances, events: &events, now: now, on: db)
+            try CustomerService.saveBalances(
+                [invoice.customerID: invoice.totals.newBalance], events: &events, now: now, on: db)
         }
         // The number last: the counter's lock is held until the transaction commits.
         invoice.number = Invoice.formatNumber(try InvoiceWriter.takeNumbers(1, on: db))

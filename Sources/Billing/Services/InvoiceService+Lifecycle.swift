@@ -25,16 +25,19 @@ extension InvoiceService {
 
     /// Locks the invoice's customer, its subscription (if any), then the invoice, and
     /// returns the invoice with its lines as locked.
-    static func lock(_ id: ID<Invoice>, on db: Connection) throws -> Invoice {
+    static func lock(_ id: ID<Invoice>, on db: Connection) throws -> Invoice { try lockWithBalance(id, on: db).0 }
+
+    /// `lock`, with the balance of the customer as locked (what a draft is priced with).
+    static func lockWithBalance(_ id: ID<Invoice>, on db: Connection) throws -> (Invoice, balance: Int64) {
         // Owners never change: the customer is found through the invoice and locked in the
-        // same statement, then the subscription, then the invoice.
+        // same statement (its balance read as locked), then the subscription, then the invoice.
         guard
             let owners = try db.query(
                 """
-                SELECT i.subscription_id FROM invoices i JOIN customers c ON c.id = i.customer_id \
+                SELECT i.subscription_id, c.balance_cents FROM invoices i JOIN customers c ON c.id = i.customer_id \
                 WHERE i.id = \(id) FOR UPDATE OF c
                 """
-            ).first
+            ).first, let balance = owners.int64(1)
         else { throw BillingError.notFound("no such invoice") }
         if let subscriptionID = owners.uuid(0).map(ID<Subscription>.init) {
             _ = try SubscriptionService.lock(subscriptionID, on: db)
@@ -43,7 +46,7 @@ extension InvoiceService {
             lines.joined(to: "SELECT \(unsafeSQL: Invoice.columns), seq FROM invoices WHERE id = \(id) FOR UPDATE")
         ).rows
         guard let invoice = try folding(rows).first else { throw BillingError.notFound("no such invoice") }
-        return invoice
+        return (invoice, balance)
     }
 
     public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice

@@ -62,7 +62,7 @@ enum InvoiceWriter {
     static func writeDraft(_ draft: Draft, events: inout EventLog.Pending, now: Timestamp, on db: Connection) throws
         -> Invoice
     {
-        var (invoices, items) = try priced([draft], now: now, on: db)
+        let (invoices, items) = try priced([draft], now: now, on: db)
         var invoice = invoices[0]
         invoice.totals = try Pricing.totals(of: invoice.lines.map(\.priced), balance: 0)
         invoice.amountRemainingCents = invoice.totals.amountDue
