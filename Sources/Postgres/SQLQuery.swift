@@ -136,9 +136,13 @@ public struct SQLBytes: SQLBindable, Sendable {
 public struct SQLArray: SQLBindable, Sendable {
     public let sqlText: String?
 
+    @inlinable
     public init<Element: SQLBindable>(_ elements: [Element]) { self.init(elements) { $0 } }
 
     /// One element per item, `element` picking the value (`SQLArray(invoices) { $0.id }`).
+    /// Inlinable, so that it is specialized where it is called: generic, it looked up the
+    /// items' type metadata at run time (3% of the billing run's CPU).
+    @inlinable
     public init<Items: Collection, Element: SQLBindable>(_ items: Items, _ element: (Items.Element) -> Element) {
         var literal: [UInt8] = [UInt8(ascii: "{")]
         literal.reserveCapacity(2 + items.count * 40)

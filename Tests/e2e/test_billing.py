@@ -78,7 +78,7 @@ def test_back_dated_monthly_subscription_gets_every_invoice_once(client):
     invoices = {i["id"]: i for i in invoices_of(client, subscription)}
     bodies = [json.loads(row[0]) for row in sql(
         "SELECT data::text FROM events WHERE type = 'invoice.created' "
-        f"AND data->>'subscription_id' = '{subscription['id']}'")]
+        f"AND data::json->>'subscription_id' = '{subscription['id']}'")]
     assert sorted(b["id"] for b in bodies) == sorted(invoices)
     for body in bodies:
         assert body.pop("status") == "open"
@@ -317,8 +317,8 @@ def test_billing_run_refuses_a_future_as_of_and_accepts_a_past_one(client):
 def test_events_exist_for_every_invoice_and_subscription_change(client):
     run(client)
     missing = sql("""SELECT count(*) FROM invoices i WHERE NOT EXISTS (
-                       SELECT 1 FROM events e WHERE e.type = 'invoice.created' AND e.data->>'id' = i.id::text)""")
+                       SELECT 1 FROM events e WHERE e.type = 'invoice.created' AND e.data::json->>'id' = i.id::text)""")
     assert missing == [["0"]]
     missing = sql("""SELECT count(*) FROM subscriptions s WHERE status = 'canceled' AND NOT EXISTS (
-                       SELECT 1 FROM events e WHERE e.type = 'subscription.canceled' AND e.data->>'id' = s.id::text)""")
+                       SELECT 1 FROM events e WHERE e.type = 'subscription.canceled' AND e.data::json->>'id' = s.id::text)""")
     assert missing == [["0"]]

@@ -50,7 +50,7 @@ def draft(client, customer, **fields):
 
 
 def events_of(object_id):
-    return [row[0] for row in sql(f"SELECT type FROM events WHERE data->>'id' = '{object_id}' ORDER BY seq")]
+    return [row[0] for row in sql(f"SELECT type FROM events WHERE data::json->>'id' = '{object_id}' ORDER BY seq")]
 
 
 def table_counts():
@@ -317,9 +317,9 @@ def test_concurrent_payments_never_overpay_and_reactivate_once(api_key):
     assert sql(f"SELECT sum(amount_cents) FROM payments WHERE invoice_id = '{target['id']}'") == [["1000"]]
     assert setup.get(f"/subscriptions/{subscription['id']}").json()["status"] == "active"
     reactivations = sql(f"""SELECT count(*) FROM events WHERE type = 'subscription.updated'
-                            AND data->>'id' = '{subscription['id']}' AND data->>'status' = 'active'
-                            AND seq > (SELECT max(seq) FROM events WHERE data->>'id' = '{subscription['id']}'
-                                       AND data->>'status' = 'past_due')""")
+                            AND data::json->>'id' = '{subscription['id']}' AND data::json->>'status' = 'active'
+                            AND seq > (SELECT max(seq) FROM events WHERE data::json->>'id' = '{subscription['id']}'
+                                       AND data::json->>'status' = 'past_due')""")
     assert reactivations == [["1"]]
     assert events_of(target["id"]).count("invoice.paid") == 1
 

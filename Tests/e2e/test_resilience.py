@@ -111,19 +111,19 @@ def assert_consistent(writers):
             OR EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_item_id = it.id AND l.invoice_id <> it.invoice_id)
             OR (it.invoice_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_item_id = it.id))""",
         "an item without invoice_item.created": """SELECT count(*) FROM invoice_items it WHERE NOT EXISTS (
-            SELECT 1 FROM events e WHERE e.type = 'invoice_item.created' AND e.data->>'id' = it.id::text)""",
+            SELECT 1 FROM events e WHERE e.type = 'invoice_item.created' AND e.data::json->>'id' = it.id::text)""",
         "a payment without payment.created": """SELECT count(*) FROM payments p WHERE NOT EXISTS (
-            SELECT 1 FROM events e WHERE e.type = 'payment.created' AND e.data->>'id' = p.id::text)""",
+            SELECT 1 FROM events e WHERE e.type = 'payment.created' AND e.data::json->>'id' = p.id::text)""",
         "a finalized invoice without invoice.finalized": """SELECT count(*) FROM invoices i WHERE status <> 'draft'
-            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'invoice.finalized' AND e.data->>'id' = i.id::text)""",
+            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'invoice.finalized' AND e.data::json->>'id' = i.id::text)""",
         "a customer without customer.created": """SELECT count(*) FROM customers c WHERE NOT EXISTS (
-            SELECT 1 FROM events e WHERE e.type = 'customer.created' AND e.data->>'id' = c.id::text)""",
+            SELECT 1 FROM events e WHERE e.type = 'customer.created' AND e.data::json->>'id' = c.id::text)""",
         "a subscription without subscription.created": """SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (
-            SELECT 1 FROM events e WHERE e.type = 'subscription.created' AND e.data->>'id' = s.id::text)""",
+            SELECT 1 FROM events e WHERE e.type = 'subscription.created' AND e.data::json->>'id' = s.id::text)""",
         "an invoice without invoice.created": """SELECT count(*) FROM invoices i WHERE NOT EXISTS (
-            SELECT 1 FROM events e WHERE e.type = 'invoice.created' AND e.data->>'id' = i.id::text)""",
+            SELECT 1 FROM events e WHERE e.type = 'invoice.created' AND e.data::json->>'id' = i.id::text)""",
         "a paid invoice without invoice.paid": """SELECT count(*) FROM invoices i WHERE status = 'paid' AND NOT EXISTS (
-            SELECT 1 FROM events e WHERE e.type = 'invoice.paid' AND e.data->>'id' = i.id::text)""",
+            SELECT 1 FROM events e WHERE e.type = 'invoice.paid' AND e.data::json->>'id' = i.id::text)""",
         "a second invoice for a period": """SELECT count(*) FROM (SELECT 1 FROM invoices
             WHERE billing_reason IN ('subscription_create', 'subscription_cycle')
             GROUP BY subscription_id, period_start HAVING count(*) > 1) d""",

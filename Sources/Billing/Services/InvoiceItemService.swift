@@ -70,11 +70,15 @@ public enum InvoiceItemService {
         let currency = try CustomerService.billingCurrency(
             of: customer, given: input.currency, events: &events, now: now, on: db)
         if let invoiceID = input.invoiceID {
-            let draft = try InvoiceService.lock(invoiceID, on: db)
-            guard draft.customerID == customer.id else {
+            // Whose it is first: another customer's invoice is refused before its owner would
+            // be locked after this one (two customers are never locked in turn).
+            guard let owner = try db.query("SELECT customer_id FROM invoices WHERE id = \(invoiceID)").first else {
+                throw BillingError.notFound("no such invoice")
+            }
+            guard owner.uuid(0) == customer.id.uuid else {
                 throw BillingError.invalid(field: "invoice_id", message: "is an invoice of another customer")
             }
-            guard draft.status == .draft else { throw InvoiceService.notDraft }
+            guard try InvoiceService.lock(invoiceID, on: db).status == .draft else { throw InvoiceService.notDraft }
         }
         let period = input.period ?? (now, now)
         let item = try InvoiceItem(

@@ -9,6 +9,10 @@ public enum EventLog {
     /// happened, and a transaction costs one round trip for all of them.
     struct Pending {
         private var kinds: [Event.Kind] = []
+        /// For each event, the position of its body in `bodies` (from 1): events of one
+        /// object in one state share one body (an invoice created finalized and paid).
+        private var bodyOf: [Int] = []
+        private var bodyCount = 0
         /// The bodies as one JSON array (closed when appended), rendered as each is added.
         private var bodies = JSONWriter(capacity: 2048)
 
@@ -16,9 +20,17 @@ public enum EventLog {
 
         var isEmpty: Bool { kinds.isEmpty }
 
-        mutating func add(_ kind: Event.Kind, _ object: some JSONWritable) {
-            kinds.append(kind)
+        mutating func add(_ kind: Event.Kind, _ object: some JSONWritable) { add([kind], object) }
+
+        /// Several events of one object as it now stands, in order, sharing its body.
+        mutating func add(_ kinds: [Event.Kind], _ object: some JSONWritable) {
+            guard !kinds.isEmpty else { return }
             object.write(to: &bodies)
+            bodyCount += 1
+            for kind in kinds {
+                self.kinds.append(kind)
+                bodyOf.append(bodyCount)
+            }
         }
 
         mutating func add(_ kind: Event.Kind, each objects: [some JSONWritable]) {
@@ -34,19 +46,30 @@ public enum EventLog {
         }
 
         /// Appends the events in the order they were added. Their bodies travel as one JSON
-        /// array, which needs no escaping here and one parse in PostgreSQL.
+        /// array, which needs no escaping here and one parse in PostgreSQL, each body once
+        /// however many events share it.
         func append(at time: Timestamp, on db: Connection) throws {
             guard !kinds.isEmpty else { return }
-            var array = bodies
-            array.endArray()
+            let rows = self.rows
             try db.query(
                 """
                 INSERT INTO events (id, type, created_at, data) \
-                SELECT id, type, \(time), data FROM ROWS FROM (unnest(\(SQLArray(ID<Event>.generate(count: kinds.count)))::uuid[]), \
-                unnest(\(SQLArray(kinds) { $0.rawValue })::text[]), \
-                json_array_elements(\(String(decoding: array.bytes, as: UTF8.self))::json)) \
-                WITH ORDINALITY AS e(id, type, data, n) ORDER BY n
+                SELECT e.id, e.type, \(time), b.data::text FROM ROWS FROM (unnest(\(rows.ids)::uuid[]), \
+                unnest(\(rows.kinds)::text[]), unnest(\(rows.bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
+                JOIN json_array_elements(\(rows.bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \
+                ORDER BY e.n
                 """)
+        }
+
+        /// The events as statement parameters: their ids, types, the position of each one's
+        /// body (from 1), and the bodies as one JSON array.
+        var rows: (ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String) {
+            var array = bodies
+            array.endArray()
+            return (
+                SQLArray(ID<Event>.generate(count: kinds.count)), SQLArray(kinds) { $0.rawValue }, SQLArray(bodyOf),
+                String(decoding: array.bytes, as: UTF8.self)
+            )
         }
     }
 
@@ -55,7 +78,7 @@ public enum EventLog {
         try db.query(
             """
             INSERT INTO events (id, type, created_at, data) \
-            VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(object.jsonString)::json)
+            VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(object.jsonString))
             """)
     }
 

@@ -39,21 +39,26 @@ enum InvoiceWriter {
             invoices[index].daysUntilDue = config.invoiceDueDays
             invoices[index].finalize(at: now)
         }
-        // Everything above, and the lines (their invoices are checked at commit, see
-        // sql/0004), is done before the counter row is locked: that lock serializes every
-        // transaction that makes invoices until it commits (the price of gapless numbers: a
-        // rolled-back transaction gives its numbers back), so only what needs the numbers
-        // happens while it is held.
-        let statements = Inserts(invoices)
-        try db.query(statements.lines)
-        let first = try takeNumbers(invoices.count, on: db)
-        for index in invoices.indices { invoices[index].number = Invoice.formatNumber(first + Int64(index)) }
-        try db.query(statements.invoices(numbered: SQLArray(invoices) { $0.number }))
+        // Everything above, the statements, the events known so far and the lines (their
+        // invoices are checked at commit, see sql/0004) are done before the counter row is
+        // locked: that lock serializes every transaction that makes invoices until it
+        // commits (the price of gapless numbers: a rolled-back transaction gives its numbers
+        // back), so only one statement runs while it is held before the commit: it takes
+        // the numbers, inserts the invoices and their events with them (measured: the
+        // billing run from 0.27 to 0.3x of its ceiling, against a statement for each).
+        var invoiceEvents = EventLog.Pending()
         for invoice in invoices {
-            events.add(.invoiceCreated, invoice)
-            events.add(.invoiceFinalized, invoice)
-            if invoice.status == .paid { events.add(.invoicePaid, invoice) }
+            invoiceEvents.add(
+                invoice.status == .paid
+                    ? [.invoiceCreated, .invoiceFinalized, .invoicePaid] : [.invoiceCreated, .invoiceFinalized],
+                invoice)
         }
+        let statements = Inserts(invoices)
+        let numbered = statements.insert(numbered: true, events: invoiceEvents.rows, at: now)
+        try events.flush(at: now, on: db)
+        try db.query(statements.lines)
+        let before = try db.query(numbered).first.flatMap { $0.int64(0) } ?? 0
+        for index in invoices.indices { invoices[index].number = Invoice.formatNumber(before + 1 + Int64(index)) }
         events.add(.invoiceItemUpdated, each: items)
         return invoices
     }
@@ -68,7 +73,7 @@ enum InvoiceWriter {
         invoice.amountRemainingCents = invoice.totals.amountDue
         let statements = Inserts([invoice])
         try db.query(statements.lines)
-        try db.query(statements.invoices(numbered: SQLArray([String?.none])))
+        try db.query(statements.insert(numbered: false, events: nil, at: now))
         events.add(.invoiceCreated, invoice)
         events.add(.invoiceItemUpdated, each: items)
         return invoice
@@ -133,14 +138,16 @@ enum InvoiceWriter {
     }
 
     /// The INSERT statements of new invoices and their lines, built before their numbers
-    /// are known; `invoices(numbered:)` only adds the numbers.
+    /// are known.
     private struct Inserts {
+        let count: Int64
         let id, customerID, subscriptionID, reason, status, currency, description, daysUntilDue: SQLArray
         let subtotal, total, balanceApplied, amount, remaining: SQLArray
         let periodStart, periodEnd, dueAt, finalizedAt, createdAt, paidAt: SQLArray
         let lines: SQLQuery
 
         init(_ invoices: [Invoice]) {
+            count = Int64(invoices.count)
             id = SQLArray(invoices) { $0.id }
             customerID = SQLArray(invoices) { $0.customerID }
             subscriptionID = SQLArray(invoices) { $0.subscriptionID }
@@ -166,18 +173,50 @@ enum InvoiceWriter {
             self.lines = InvoiceWriter.insertLines(lines)
         }
 
-        func invoices(numbered numbers: SQLArray) -> SQLQuery {
-            """
-            INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
-            description, days_until_due, subtotal_cents, total_cents, balance_applied_cents, amount_cents, \
-            amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at) \
-            SELECT * FROM unnest(\(id)::uuid[], \(numbers)::text[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \
-            \(reason)::text[], \(status)::text[], \(currency)::text[], \(description)::text[], \(daysUntilDue)::int[], \
-            \(subtotal)::bigint[], \(total)::bigint[], \(balanceApplied)::bigint[], \(amount)::bigint[], \
-            \(remaining)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \
-            \(dueAt)::timestamptz[], \(finalizedAt)::timestamptz[], \(createdAt)::timestamptz[], \
-            \(paidAt)::timestamptz[])
-            """
+        /// Inserts the invoices; `numbered`: with the next numbers of the counter, in order
+        /// (as `Invoice.formatNumber` writes them), taken in this statement: the counter's
+        /// row lock is taken here and held until commit. Otherwise (drafts) the counter is
+        /// not touched and the numbers are NULL. Answers the counter's value before them.
+        ///
+        /// `events`, one body per invoice in the same order, rendered with `"number":null`,
+        /// are appended in the same statement with each invoice's number put in its body:
+        /// the pattern can only be that key (a quote inside a JSON string is escaped), and an
+        /// invoice's lines have no `number`.
+        func insert(
+            numbered: Bool, events: (ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String)?,
+            at time: Timestamp
+        ) -> SQLQuery {
+            let number = "c.before + v.n"
+            let eventNumber = "c.before + e.body"
+            let events = events ?? (SQLArray([UUID128]()), SQLArray([String]()), SQLArray([Int]()), "[]")
+            return """
+                WITH c AS (UPDATE invoice_number_counter SET last_value = last_value + \(count)::bigint \
+                WHERE singleton AND \(numbered) RETURNING last_value - \(count)::bigint AS before), \
+                i AS (INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
+                description, days_until_due, subtotal_cents, total_cents, balance_applied_cents, amount_cents, \
+                amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at) \
+                SELECT v.id, 'INV-' || lpad((\(unsafeSQL: number))::text, greatest(6, length((\(unsafeSQL: number))::text)), '0'), \
+                v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, v.description, \
+                v.days_until_due, v.subtotal_cents, v.total_cents, v.balance_applied_cents, v.amount_cents, \
+                v.amount_remaining_cents, v.period_start, v.period_end, v.due_at, v.finalized_at, v.created_at, \
+                v.paid_at FROM unnest(\(id)::uuid[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \(reason)::text[], \
+                \(status)::text[], \(currency)::text[], \(description)::text[], \(daysUntilDue)::int[], \
+                \(subtotal)::bigint[], \(total)::bigint[], \(balanceApplied)::bigint[], \(amount)::bigint[], \
+                \(remaining)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \
+                \(dueAt)::timestamptz[], \(finalizedAt)::timestamptz[], \(createdAt)::timestamptz[], \
+                \(paidAt)::timestamptz[]) WITH ORDINALITY AS v(id, customer_id, subscription_id, billing_reason, \
+                status, currency, description, days_until_due, subtotal_cents, total_cents, balance_applied_cents, \
+                amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, \
+                paid_at, n) LEFT JOIN c ON true), \
+                e AS (INSERT INTO events (id, type, created_at, data) \
+                SELECT e.id, e.type, \(time), replace(b.data::text, '"number":null', '"number":"INV-' || \
+                lpad((\(unsafeSQL: eventNumber))::text, greatest(6, length((\(unsafeSQL: eventNumber))::text)), '0') || '"') \
+                FROM ROWS FROM (unnest(\(events.ids)::uuid[]), unnest(\(events.kinds)::text[]), \
+                unnest(\(events.bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
+                JOIN json_array_elements(\(events.bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \
+                CROSS JOIN c ORDER BY e.n) \
+                SELECT before FROM c
+                """
         }
     }
 
