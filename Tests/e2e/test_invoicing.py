@@ -259,6 +259,10 @@ def test_seats_are_billed_and_prorated_exactly(client):
         ("proration", 3, 1001, -share(3003, remaining, length)),
         ("proration", 7, 1001, share(7007, remaining, length))]
     assert changed.json()["quantity"] == 7 and changed.json()["plan_id"] == plan["id"]
+    # The number PostgreSQL wrote is the number the answer and the event show.
+    assert client.get(f"/invoices/{invoice['id']}").json()["number"] == invoice["number"]
+    finalized = sql(f"SELECT data FROM events WHERE type = 'invoice.finalized' AND data::json->>'id' = '{invoice['id']}'")
+    assert json.loads(finalized[0][0])["number"] == invoice["number"]
     again = client.post(f"/subscriptions/{subscription['id']}/change-plan", {"quantity": 7})
     assert again.status_code == 422 and again.json()["errors"][0]["field"] == "quantity"
 
