@@ -45,7 +45,7 @@ enum InvoiceWriter {
         // commits (the price of gapless numbers: a rolled-back transaction gives its numbers
         // back), so only one statement runs while it is held before the commit: it takes
         // the numbers, inserts the invoices and their events with them (measured: the
-        // billing run from 0.27 to 0.3x of its ceiling, against a statement for each).
+        // billing run from 0.27 to 0.28–0.31 of its ceiling, against a statement for each).
         var invoiceEvents = EventLog.Pending()
         for invoice in invoices {
             invoiceEvents.add(
