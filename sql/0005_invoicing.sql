@@ -13,7 +13,7 @@ ALTER TABLE invoices ALTER COLUMN number DROP NOT NULL,
     ADD COLUMN finalized_at timestamptz,
     ADD COLUMN finalizes_at timestamptz,
     ADD COLUMN discount_cents bigint NOT NULL DEFAULT 0 CHECK (discount_cents >= 0),
-    ADD COLUMN tax_cents bigint NOT NULL DEFAULT 0 CHECK (tax_cents >= 0),
+    ADD COLUMN tax_cents bigint NOT NULL DEFAULT 0, -- negative on a credit (§7: tax of a negative taxable amount)
     ADD COLUMN total_cents bigint,
     ADD COLUMN amount_paid_cents bigint NOT NULL DEFAULT 0 CHECK (amount_paid_cents >= 0),
     ADD COLUMN amount_remaining_cents bigint;

@@ -48,6 +48,7 @@ public struct API: Sendable {
         InvoiceRoutes.register(in: &api)
         InvoiceActionRoutes.register(in: &api)
         InvoiceItemRoutes.register(in: &api)
+        TaxRateRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         return api

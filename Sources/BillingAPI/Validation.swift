@@ -32,6 +32,27 @@ enum Validation {
         return code
     }
 
+    /// A percentage sent as a JSON string with at most `maxDecimals` decimals, within
+    /// `range` (in ten-thousandths of a percent). A JSON number is refused: no floats in money.
+    static func percentage(
+        _ reader: inout FieldReader, _ name: String, maxDecimals: Int, in range: ClosedRange<Int64>,
+        required: Bool = true
+    ) -> Percentage? {
+        let bounds =
+            "\(Percentage(tenThousandths: range.lowerBound)) to \(Percentage(tenThousandths: range.upperBound))"
+        if reader.has(name), case .number = reader.peek(name) {
+            reader.markKnown(name)
+            reader.fail(name, "must be a string such as \"19.5\", not a number: no floats in money")
+            return nil
+        }
+        guard let text = reader.string(name, required: required, maxLength: 12) else { return nil }
+        guard let value = Percentage(parsing: text, maxDecimals: maxDecimals, in: range) else {
+            reader.fail(name, "must be a decimal string from \(bounds) with at most \(maxDecimals) decimals")
+            return nil
+        }
+        return value
+    }
+
     /// `interval` and `interval_count`, together at most one year.
     static func interval(_ reader: inout FieldReader) -> BillingInterval? {
         let units = BillingInterval.Unit.allCases.map(\.rawValue)

@@ -29,6 +29,9 @@ public struct FieldReader {
     /// Whether the field is present (even as null).
     public func has(_ name: String) -> Bool { members.contains { $0.key == name } }
 
+    /// The field's raw value, without reading it (nil when absent).
+    public func peek(_ name: String) -> JSONValue? { members.first { $0.key == name }?.value }
+
     public mutating func fail(_ name: String, _ message: String) {
         errors.append(FieldError(field: name, message: message))
     }
@@ -108,6 +111,28 @@ public struct FieldReader {
             return nil
         }
         return id
+    }
+
+    /// An array of at most `maxCount` UUIDs.
+    public mutating func ids<Entity>(_ name: String, maxCount: Int, as: Entity.Type = Entity.self) -> [ID<Entity>]? {
+        guard let value = value(name, required: false) else { return nil }
+        guard case .array(let elements) = value else {
+            fail(name, "must be an array of ids, not \(value.typeName)")
+            return nil
+        }
+        guard elements.count <= maxCount else {
+            fail(name, "must have at most \(maxCount) ids")
+            return nil
+        }
+        var ids: [ID<Entity>] = []
+        for element in elements {
+            guard case .string(let text) = element, let id = ID<Entity>(parsing: text) else {
+                fail(name, "must be an array of UUID strings")
+                return nil
+            }
+            ids.append(id)
+        }
+        return ids
     }
 
     /// An RFC 3339 timestamp; an offset is accepted and normalised to UTC.

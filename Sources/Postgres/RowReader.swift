@@ -77,6 +77,22 @@ public struct RowReader {
     @inlinable
     public mutating func optionalInt() -> Int? { optionalInt64().map { Int($0) } }
 
+    /// A `uuid[]` column, `{…,…}` in text form (uuids need no quoting).
+    public mutating func ids<Entity>(_ entity: Entity.Type = Entity.self) throws(PostgresError) -> [ID<Entity>] {
+        let text = try string()
+        guard text.hasPrefix("{"), text.hasSuffix("}") else {
+            throw PostgresError(kind: .decoding, detail: "column \(column - 1) is not an array")
+        }
+        var ids: [ID<Entity>] = []
+        for element in text.dropFirst().dropLast().split(separator: ",") {
+            guard let id = ID<Entity>(parsing: element) else {
+                throw PostgresError(kind: .decoding, detail: "column \(column - 1) holds a non-uuid")
+            }
+            ids.append(id)
+        }
+        return ids
+    }
+
     @inlinable
     public mutating func optionalID<Entity>(_ entity: Entity.Type = Entity.self) -> ID<Entity>? {
         defer { column += 1 }

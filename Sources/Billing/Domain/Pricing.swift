@@ -103,25 +103,60 @@ public enum Pricing {
             unitAmount: item.unitAmountCents, start: item.periodStart, end: item.periodEnd, itemID: item.id)
     }
 
-    /// The totals of an invoice of `lines` for a customer whose balance is `balance`:
-    /// refused with a 422 naming `amount_cents` where a line or the subtotal would pass
-    /// its limit (checked here, before the database's CHECK would refuse it without a name).
-    public static func totals(of lines: [PricedLine], balance: Int64) throws(BillingError) -> InvoiceTotals {
+    /// The totals of an invoice of `lines` for a customer whose balance is `balance`, in the
+    /// one order of §7: subtotal; the discount, on the non-negative sum of the lines it
+    /// applies to (`discounted`: a subscription's lines, not items); taxable = subtotal −
+    /// discount; one rounding per rate per invoice, never per line (`rates` all exclusive or
+    /// all inclusive: the caller refuses a mix); total = taxable + exclusive tax; then the
+    /// balance. Refused with a 422 naming `amount_cents` where a line, the subtotal or the
+    /// total would pass its limit (checked here, before a CHECK would refuse it unnamed).
+    public static func totals(
+        of lines: [PricedLine], discount: DiscountTerms? = nil,
+        discounted: (PricedLine) -> Bool = { $0.kind != .item }, rates: [TaxTerms] = [], balance: Int64
+    ) throws(BillingError) -> InvoiceTotals {
         var subtotal: Int64 = 0
+        var base: Int64 = 0
         for line in lines {
             guard line.amount.magnitude <= lineLimit.magnitude else {
                 throw .invalid(field: "amount_cents", message: "an invoice line would pass ±10^12")
             }
-            // An invoice may take any number of pending items: the sum is checked, not trusted.
+            // An invoice may take any number of pending items: the sums are checked, not trusted.
             let (sum, overflow) = subtotal.addingReportingOverflow(line.amount)
-            guard !overflow else {
+            guard !overflow, sum.magnitude <= subtotalLimit.magnitude else {
                 throw .invalid(field: "amount_cents", message: "the invoice's subtotal would pass ±10^14")
             }
             subtotal = sum
+            if discounted(line) { base += line.amount }
         }
-        guard subtotal.magnitude <= subtotalLimit.magnitude else {
-            throw .invalid(field: "amount_cents", message: "the invoice's subtotal would pass ±10^14")
+        base = max(0, base)
+        let off: Int64
+        switch discount {
+        case nil: off = 0
+        case .amountOff(let amount)?: off = min(max(0, amount), base)
+        case .percentOff(let percent)?:
+            off = min(base, roundedShare(of: base, times: percent.tenThousandths, over: 100 * Percentage.scale))
         }
-        return InvoiceTotals(subtotal: subtotal, balance: balance)
+        let taxable = subtotal - off
+        let inclusiveSum = rates.filter(\.inclusive).reduce(0) { $0 + $1.percentage.tenThousandths }
+        var total = taxable
+        let taxes = rates.map { rate in
+            let amount =
+                rate.inclusive
+                ? roundedShare(
+                    of: taxable, times: rate.percentage.tenThousandths, over: 100 * Percentage.scale + inclusiveSum)
+                : roundedShare(of: taxable, times: rate.percentage.tenThousandths, over: 100 * Percentage.scale)
+            if !rate.inclusive { total += amount }
+            return AppliedTax(terms: rate, taxableAmount: taxable, amount: amount)
+        }
+        let inclusiveTax = taxes.filter(\.terms.inclusive).reduce(0) { $0 + $1.amount }
+        let applied = taxes.map { tax in
+            var tax = tax
+            if tax.terms.inclusive { tax.taxableAmount = taxable - inclusiveTax }
+            return tax
+        }
+        guard total.magnitude <= subtotalLimit.magnitude else {
+            throw .invalid(field: "amount_cents", message: "the invoice's total would pass ±10^14")
+        }
+        return InvoiceTotals(subtotal: subtotal, discount: off, taxes: applied, total: total, balance: balance)
     }
 }

@@ -10,9 +10,11 @@ public struct Customer: Equatable, Sendable, RowDecodable {
     public var metadata: [JSONMember]
     public var currency: String?
     public var balanceCents: Int64
+    /// The rates of its invoices, unless a subscription has its own.
+    public var taxRateIDs: [ID<TaxRate>]
     public var createdAt: Timestamp
 
-    static let columns = "id, email, name, metadata, currency, balance_cents, created_at"
+    static let columns = "id, email, name, metadata, currency, balance_cents, tax_rate_ids, created_at"
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
@@ -21,6 +23,7 @@ public struct Customer: Equatable, Sendable, RowDecodable {
         metadata = Self.decodeMetadata(try r.string())
         currency = r.optionalString()
         balanceCents = try r.int64()
+        taxRateIDs = try r.ids()
         createdAt = try r.timestamp()
     }
 
@@ -60,6 +63,10 @@ extension Customer: JSONWritable {
         json.value(JSONValue.object(metadata))
         json.field("currency", currency)
         json.field("balance_cents", balanceCents)
+        json.key("tax_rate_ids")
+        json.beginArray()
+        for id in taxRateIDs { json.value(id.uuid) }
+        json.endArray()
         json.field("created_at", createdAt)
         json.endObject()
     }

@@ -23,6 +23,8 @@ public struct Event: Sendable, RowDecodable {
         case invoiceItemUpdated = "invoice_item.updated"
         case invoiceItemDeleted = "invoice_item.deleted"
         case paymentCreated = "payment.created"
+        case taxRateCreated = "tax_rate.created"
+        case taxRateUpdated = "tax_rate.updated"
     }
 
     public var id: ID<Event>

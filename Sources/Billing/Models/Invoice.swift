@@ -20,6 +20,8 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     public var description: String?
     public var daysUntilDue: Int?
     public var totals: InvoiceTotals
+    /// The `taxes` array as stored at finalization (JSON); `totals.taxes` when priced here.
+    var storedTaxes = "[]"
     public var amountPaidCents: Int64
     public var amountRemainingCents: Int64
     public var periodStart: Timestamp
@@ -37,7 +39,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
 
     static let columns = """
         id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
-        subtotal_cents, discount_cents, tax_cents, total_cents, balance_applied_cents, amount_cents, \
+        subtotal_cents, discount_cents, tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, \
         amount_paid_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, finalizes_at, \
         created_at, paid_at, voided_at
         """
@@ -53,8 +55,12 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         currency = try r.string()
         description = r.optionalString()
         daysUntilDue = r.optionalInt()
+        let subtotal = try r.int64()
+        let discount = try r.int64()
+        let tax = try r.int64()
+        storedTaxes = try r.string()
         totals = InvoiceTotals(
-            subtotal: try r.int64(), discount: try r.int64(), tax: try r.int64(), total: try r.int64(),
+            subtotal: subtotal, discount: discount, tax: tax, taxes: [], total: try r.int64(),
             balanceApplied: try r.int64(), amountDue: try r.int64())
         amountPaidCents = try r.int64()
         amountRemainingCents = try r.int64()
@@ -103,6 +109,16 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         amountRemainingCents = totals.amountDue
         status = totals.amountDue == 0 ? .paid : .open
         paidAt = status == .paid ? time : nil
+    }
+
+    /// The `taxes` array as JSON: priced here, or as stored.
+    var taxesJSON: String {
+        guard !totals.taxes.isEmpty else { return storedTaxes }
+        var json = JSONWriter(capacity: 256)
+        json.beginArray()
+        for tax in totals.taxes { json.value(tax) }
+        json.endArray()
+        return String(decoding: json.bytes, as: UTF8.self)
     }
 
     /// Shown as a preview: what would be made, with no id or number of its own.
@@ -194,8 +210,13 @@ extension Invoice: JSONWritable {
         json.endArray()
         json.field("tax_cents", totals.tax)
         json.key("taxes")
-        json.beginArray()
-        json.endArray()
+        if totals.taxes.isEmpty {
+            json.raw(storedTaxes)
+        } else {
+            json.beginArray()
+            for tax in totals.taxes { json.value(tax) }
+            json.endArray()
+        }
         json.field("total_cents", totals.total)
         json.field("balance_applied_cents", totals.balanceApplied)
         json.field("amount_due_cents", totals.amountDue)

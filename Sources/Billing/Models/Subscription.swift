@@ -23,11 +23,14 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     public var canceledAt: Timestamp?
     public var endedAt: Timestamp?
     public var cancellationReason: String?
+    /// Its invoices' tax rates; none: its customer's.
+    public var taxRateIDs: [ID<TaxRate>]
     public var createdAt: Timestamp
 
     static let columns = """
         id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
-        current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, created_at
+        current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, tax_rate_ids, \
+        created_at
         """
 
     /// The same columns qualified with the alias `s`, for joins.
@@ -48,6 +51,7 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
         canceledAt = r.optionalTimestamp()
         endedAt = r.optionalTimestamp()
         cancellationReason = r.optionalString()
+        taxRateIDs = try r.ids()
         createdAt = try r.timestamp()
     }
 }
@@ -75,6 +79,10 @@ extension Subscription: JSONWritable {
         json.field("canceled_at", canceledAt)
         json.field("ended_at", endedAt)
         json.field("cancellation_reason", cancellationReason)
+        json.key("tax_rate_ids")
+        json.beginArray()
+        for id in taxRateIDs { json.value(id.uuid) }
+        json.endArray()
         json.field("created_at", createdAt)
     }
 }

@@ -19,10 +19,12 @@ public enum CustomerService {
         public var name: String?
         /// Merged into the existing metadata; a key set to "" is removed (as Stripe does).
         public var metadata: [JSONMember]?
-        public init(email: String?, name: String?, metadata: [JSONMember]?) {
+        public var taxRateIDs: [ID<TaxRate>]?
+        public init(email: String?, name: String?, metadata: [JSONMember]?, taxRateIDs: [ID<TaxRate>]? = nil) {
             self.email = email
             self.name = name
             self.metadata = metadata
+            self.taxRateIDs = taxRateIDs
         }
     }
 
@@ -66,6 +68,10 @@ public enum CustomerService {
     public static func update(_ id: ID<Customer>, _ input: Update, now: Timestamp, on db: Connection) throws -> Customer
     {
         var customer = try lock(id, on: db)
+        if let rates = input.taxRateIDs {
+            try TaxRateService.checkAssignable(rates, on: db)
+            customer.taxRateIDs = rates
+        }
         if let email = input.email { customer.email = email }
         if let name = input.name { customer.name = name }
         if let patch = input.metadata {
@@ -81,7 +87,8 @@ public enum CustomerService {
             try db.query(
                 """
                 UPDATE customers SET email = \(customer.email), name = \(customer.name), \
-                metadata = \(Customer.encodeMetadata(customer.metadata))::jsonb, updated_at = \(now) \
+                metadata = \(Customer.encodeMetadata(customer.metadata))::jsonb, \
+                tax_rate_ids = \(SQLArray(customer.taxRateIDs))::uuid[], updated_at = \(now) \
                 WHERE id = \(id) RETURNING \(unsafeSQL: Customer.columns)
                 """)
         }
@@ -136,15 +143,13 @@ public enum CustomerService {
         return balances
     }
 
-    /// The balances of the customers, without locking them.
-    static func balances(_ ids: [ID<Customer>], on db: Connection) throws -> [ID<Customer>: Int64] {
-        var balances: [ID<Customer>: Int64] = [:]
-        let rows = try db.query("SELECT id, balance_cents FROM customers WHERE id = ANY(\(SQLArray(ids))::uuid[])")
-        for row in rows.rows {
-            var r = RowReader(row)
-            balances[try r.id()] = try r.int64()
-        }
-        return balances
+    /// The customers, without locking them.
+    static func get(_ ids: [ID<Customer>], on db: Connection) throws -> [ID<Customer>: Customer] {
+        var customers: [ID<Customer>: Customer] = [:]
+        let rows = try db.query(
+            "SELECT \(unsafeSQL: Customer.columns) FROM customers WHERE id = ANY(\(SQLArray(ids))::uuid[])")
+        for customer in try rows.rows.map(Customer.init(row:)) { customers[customer.id] = customer }
+        return customers
     }
 
     /// Stores changed balances, with a `customer.updated` event each.

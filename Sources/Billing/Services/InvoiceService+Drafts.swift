@@ -48,13 +48,15 @@ extension InvoiceService {
                 daysUntilDue: input.daysUntilDue ?? config.invoiceDueDays,
                 takesPendingItems: input.includePendingItems), events: &events, now: now, on: db)
         try events.append(at: now, on: db)
-        return try presented(invoice, balance: customer.balanceCents)
+        return try presented(
+            invoice, balance: customer.balanceCents,
+            rates: try TaxRateService.terms(ofRates: customer.taxRateIDs, on: db))
     }
 
     public static func updateDraft(_ id: ID<Invoice>, _ input: UpdateDraft, now: Timestamp, on db: Connection)
         throws -> Invoice
     {
-        let (draft, balance) = try lockWithBalance(id, on: db)
+        let (draft, owner) = try lockWithOwner(id, on: db)
         guard draft.status == .draft else { throw notDraft }
         var updated = try Invoice(
             row: try db.query(
@@ -64,18 +66,18 @@ extension InvoiceService {
                 WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
                 """)[0])
         updated.lines = draft.lines
-        updated = try presented(updated, balance: balance)
+        updated = try presented(updated, for: owner, on: db)
         try EventLog.append(.invoiceUpdated, updated, at: now, on: db)
         return updated
     }
 
     /// Deletes a draft; the items it took are pending again.
     public static func deleteDraft(_ id: ID<Invoice>, now: Timestamp, on db: Connection) throws {
-        let (locked, balance) = try lockWithBalance(id, on: db)
+        let (locked, owner) = try lockWithOwner(id, on: db)
         guard locked.status == .draft else {
             throw BillingError.conflict("only a draft invoice can be deleted", slug: "invoice-not-draft")
         }
-        let draft = try presented(locked, balance: balance)
+        let draft = try presented(locked, for: owner, on: db)
         try db.query("DELETE FROM invoice_lines WHERE invoice_id = \(id)")
         let released = try db.query(
             """
@@ -95,14 +97,15 @@ extension InvoiceService {
     public static func finalize(_ id: ID<Invoice>, now: Timestamp, config: BillingConfig, on db: Connection) throws
         -> Invoice
     {
-        var (invoice, balance) = try lockWithBalance(id, on: db)
+        var (invoice, owner) = try lockWithOwner(id, on: db)
+        let balance = owner.balance
         guard invoice.status == .draft else {
             throw BillingError.conflict("the invoice is already finalized", slug: "invoice-not-draft")
         }
         guard !invoice.lines.isEmpty else {
             throw BillingError.conflict("a draft without lines cannot be finalized", slug: "invoice-empty")
         }
-        invoice = try presented(invoice, balance: balance)
+        invoice = try presented(invoice, for: owner, on: db)
         invoice.finalize(at: now)
         invoice.dueAt =
             invoice.subscriptionID == nil
@@ -123,6 +126,7 @@ extension InvoiceService {
                 UPDATE invoices SET number = \(invoice.number), status = \(invoice.status.rawValue), \
                 finalized_at = \(now), due_at = \(invoice.dueAt), paid_at = \(invoice.paidAt), \
                 subtotal_cents = \(totals.subtotal), discount_cents = \(totals.discount), tax_cents = \(totals.tax), \
+                taxes = \(invoice.taxesJSON), \
                 total_cents = \(totals.total), balance_applied_cents = \(totals.balanceApplied), \
                 amount_cents = \(totals.amountDue), amount_remaining_cents = \(invoice.amountRemainingCents) \
                 WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
@@ -135,6 +139,12 @@ extension InvoiceService {
         try ordered.append(at: now, on: db)
         try events.append(at: now, on: db)
         return invoice
+    }
+
+    /// A locked draft priced with its owner's balance and rates.
+    static func presented(_ draft: Invoice, for owner: Owner, on db: Connection) throws -> Invoice {
+        try presented(
+            draft, balance: owner.balance, rates: try TaxRateService.terms(ofRates: owner.taxRateIDs, on: db))
     }
 
     /// Rebuilds the item lines of a draft from its items (after an item was added to it,

@@ -25,28 +25,37 @@ extension InvoiceService {
 
     /// Locks the invoice's customer, its subscription (if any), then the invoice, and
     /// returns the invoice with its lines as locked.
-    static func lock(_ id: ID<Invoice>, on db: Connection) throws -> Invoice { try lockWithBalance(id, on: db).0 }
+    static func lock(_ id: ID<Invoice>, on db: Connection) throws -> Invoice { try lockWithOwner(id, on: db).0 }
 
-    /// `lock`, with the balance of the customer as locked (what a draft is priced with).
-    static func lockWithBalance(_ id: ID<Invoice>, on db: Connection) throws -> (Invoice, balance: Int64) {
+    /// What a draft is priced with: its customer's balance and tax rates, as locked.
+    struct Owner {
+        var balance: Int64
+        var taxRateIDs: [ID<TaxRate>]
+    }
+
+    /// `lock`, with what the customer prices a draft with.
+    static func lockWithOwner(_ id: ID<Invoice>, on db: Connection) throws -> (Invoice, Owner) {
         // Owners never change: the customer is found through the invoice and locked in the
-        // same statement (its balance read as locked), then the subscription, then the invoice.
+        // same statement (read as locked), then the subscription, then the invoice.
         guard
-            let owners = try db.query(
+            let row = try db.query(
                 """
-                SELECT i.subscription_id, c.balance_cents FROM invoices i JOIN customers c ON c.id = i.customer_id \
-                WHERE i.id = \(id) FOR UPDATE OF c
+                SELECT i.subscription_id, c.balance_cents, c.tax_rate_ids FROM invoices i \
+                JOIN customers c ON c.id = i.customer_id WHERE i.id = \(id) FOR UPDATE OF c
                 """
-            ).first, let balance = owners.int64(1)
+            ).first
         else { throw BillingError.notFound("no such invoice") }
-        if let subscriptionID = owners.uuid(0).map(ID<Subscription>.init) {
+        var r = RowReader(row)
+        let subscription: ID<Subscription>? = r.optionalID()
+        let owner = Owner(balance: try r.int64(), taxRateIDs: try r.ids())
+        if let subscriptionID = subscription {
             _ = try SubscriptionService.lock(subscriptionID, on: db)
         }
         let rows = try db.query(
             lines.joined(to: "SELECT \(unsafeSQL: Invoice.columns), seq FROM invoices WHERE id = \(id) FOR UPDATE")
         ).rows
         guard let invoice = try folding(rows).first else { throw BillingError.notFound("no such invoice") }
-        return (invoice, balance)
+        return (invoice, owner)
     }
 
     public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice

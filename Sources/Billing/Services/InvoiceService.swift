@@ -26,21 +26,25 @@ public enum InvoiceService {
     }
 
     /// Drafts with their totals as they would be if finalized now: priced with their
-    /// customers' current balances (one more statement, only when a draft is among them).
+    /// customers' current balances and tax rates (more statements only when a draft is
+    /// among them).
     static func presentingDrafts(_ invoices: [Invoice], on db: Connection) throws -> [Invoice] {
-        let customers = Set(invoices.filter { $0.status == .draft }.map(\.customerID))
-        guard !customers.isEmpty else { return invoices }
-        let balances = try CustomerService.balances(Array(customers), on: db)
+        let ids = Set(invoices.filter { $0.status == .draft }.map(\.customerID))
+        guard !ids.isEmpty else { return invoices }
+        let customers = try CustomerService.get(Array(ids), on: db)
+        let terms = try TaxRateService.terms(of: customers.values.flatMap { $0.taxRateIDs.map(\.uuid) }, on: db)
         return try invoices.map { invoice in
-            guard invoice.status == .draft else { return invoice }
-            return try presented(invoice, balance: balances[invoice.customerID] ?? 0)
+            guard invoice.status == .draft, let customer = customers[invoice.customerID] else { return invoice }
+            return try presented(
+                invoice, balance: customer.balanceCents, rates: customer.taxRateIDs.compactMap { terms[$0.uuid] })
         }
     }
 
-    /// A draft priced for a customer whose balance is `balance`.
-    static func presented(_ draft: Invoice, balance: Int64) throws -> Invoice {
+    /// A draft priced for a customer whose balance is `balance`, taxed at `rates` (a
+    /// one-off invoice's are its customer's).
+    static func presented(_ draft: Invoice, balance: Int64, rates: [TaxTerms]) throws -> Invoice {
         var invoice = draft
-        invoice.totals = try Pricing.totals(of: draft.lines.map(\.priced), balance: balance)
+        invoice.totals = try Pricing.totals(of: draft.lines.map(\.priced), rates: rates, balance: balance)
         invoice.amountRemainingCents = invoice.totals.amountDue
         return invoice
     }

@@ -119,10 +119,13 @@ extension SubscriptionService {
         public var planID: ID<Plan>?
         public var quantity: Int?
         public var prorate: Bool
-        public init(planID: ID<Plan>?, quantity: Int?, prorate: Bool) {
+        /// Replaces the subscription's tax rates (from this change's invoice on).
+        public var taxRateIDs: [ID<TaxRate>]?
+        public init(planID: ID<Plan>?, quantity: Int?, prorate: Bool, taxRateIDs: [ID<TaxRate>]? = nil) {
             self.planID = planID
             self.quantity = quantity
             self.prorate = prorate
+            self.taxRateIDs = taxRateIDs
         }
     }
 
@@ -164,6 +167,8 @@ extension SubscriptionService {
                 message: "is what the subscription already has: change the plan, the quantity or both")
         }
         guard Pricing.extended(new.unitAmount, quantity: new.quantity) != nil else { throw tooManySeats }
+        if let rates = input.taxRateIDs { try TaxRateService.checkAssignable(rates, on: db) }
+        let rateIDs = input.taxRateIDs ?? subscription.taxRateIDs
 
         // What was billed is read before the subscription moves to its new period.
         let unused = input.prorate ? try unusedBilled(subscription, at: now, on: db) : 0
@@ -175,6 +180,7 @@ extension SubscriptionService {
         let updated = try update(
             """
             UPDATE subscriptions SET plan_id = \(planID), quantity = \(new.quantity), \
+            tax_rate_ids = \(SQLArray(rateIDs))::uuid[], \
             billing_cycle_anchor = \(change.anchor), current_period_start = \(change.periodStart), \
             current_period_end = \(change.periodEnd), updated_at = \(now) WHERE id = \(id) \
             RETURNING \(unsafeSQL: Subscription.columns)
@@ -188,7 +194,9 @@ extension SubscriptionService {
                     .init(
                         subscriptionID: id, customerID: subscription.customerID, reason: .subscriptionUpdate,
                         currency: current.currency, periodStart: now, periodEnd: change.periodEnd,
-                        lines: change.lines)
+                        lines: change.lines,
+                        rates: try TaxRateService.terms(
+                            ofRates: rateIDs.isEmpty ? current.customerRateIDs : rateIDs, on: db))
                 ], balances: &balances, events: &events, now: now, config: config, on: db
             ).first
             try CustomerService.saveBalances(

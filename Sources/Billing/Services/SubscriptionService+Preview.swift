@@ -38,9 +38,10 @@ extension SubscriptionService {
                     planName: due.planName, interval: due.interval, unitAmount: due.amount,
                     quantity: subscription.quantity, start: period.start, end: period.end)
             ] + pending.map(Pricing.itemLine)
+        let rates = try TaxRateService.terms(ofRates: due.rateIDs, on: db)
         var invoice = Invoice(
             id: nil, customerID: customer.id, subscriptionID: id, billingReason: .subscriptionCycle, status: .draft,
-            currency: due.currency, totals: try Pricing.totals(of: lines, balance: customer.balanceCents),
+            currency: due.currency, totals: try Pricing.totals(of: lines, rates: rates, balance: customer.balanceCents),
             periodStart: period.start, periodEnd: period.end, dueAt: nil, createdAt: now,
             lines: lines.map { InvoiceLine(id: nil, $0) })
         invoice.daysUntilDue = config.invoiceDueDays

@@ -23,10 +23,15 @@ extension SubscriptionService {
         var interval: BillingInterval
         var planName: String
         var currency: String
+        /// Its customer's tax rates (its invoices', when it has none of its own).
+        var customerRateIDs: [ID<TaxRate>]
 
-        /// The subscription's columns, then its plan's, from `subscriptions s JOIN plans p`.
-        static let columns =
-            "\(Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, p.currency"
+        /// The subscription's columns, then its plan's and its customer's rates, from
+        /// `subscriptions s JOIN plans p`.
+        static let columns = """
+            \(Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, p.currency, \
+            (SELECT tax_rate_ids FROM customers WHERE id = s.customer_id)
+            """
 
         init(row: Row) throws {
             var r = RowReader(row)
@@ -35,6 +40,12 @@ extension SubscriptionService {
             interval = BillingInterval(unit: try r.value(), count: try r.int())
             planName = try r.string()
             currency = try r.string()
+            customerRateIDs = try r.ids()
+        }
+
+        /// The rates its invoices are taxed with: its own, else its customer's.
+        var rateIDs: [ID<TaxRate>] {
+            subscription.taxRateIDs.isEmpty ? customerRateIDs : subscription.taxRateIDs
         }
     }
 
@@ -59,6 +70,8 @@ extension SubscriptionService {
     ) throws -> RenewalTally {
         var tally = RenewalTally()
         var remaining = budget
+        // The rates of the whole batch in one statement (none when no one is taxed).
+        let terms = try TaxRateService.terms(of: due.flatMap { $0.rateIDs.map(\.uuid) }, on: db)
         var drafts: [InvoiceWriter.Draft] = []
         var changed: [(Subscription, Renewal)] = []
         for item in due {
@@ -82,7 +95,7 @@ extension SubscriptionService {
                             Pricing.periodLine(
                                 planName: item.planName, interval: item.interval, unitAmount: item.amount,
                                 quantity: subscription.quantity, start: period.start, end: period.end)
-                        ]))
+                        ], rates: item.rateIDs.compactMap { terms[$0.uuid] }))
             }
         }
         tally.updated = try saveRenewals(changed, events: &events, now: now, on: db)

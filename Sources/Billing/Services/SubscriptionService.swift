@@ -9,12 +9,17 @@ public enum SubscriptionService {
         public var startAt: Timestamp?
         public var trialDays: Int?
         public var quantity: Int
-        public init(customerID: ID<Customer>, planID: ID<Plan>, startAt: Timestamp?, trialDays: Int?, quantity: Int) {
+        public var taxRateIDs: [ID<TaxRate>]
+        public init(
+            customerID: ID<Customer>, planID: ID<Plan>, startAt: Timestamp?, trialDays: Int?, quantity: Int,
+            taxRateIDs: [ID<TaxRate>] = []
+        ) {
             self.customerID = customerID
             self.planID = planID
             self.startAt = startAt
             self.trialDays = trialDays
             self.quantity = quantity
+            self.taxRateIDs = taxRateIDs
         }
     }
 
@@ -87,6 +92,9 @@ public enum SubscriptionService {
         guard Pricing.extended(plan.amountCents, quantity: input.quantity) != nil else {
             throw tooManySeats
         }
+        try TaxRateService.checkAssignable(input.taxRateIDs, on: db)
+        let rates = try TaxRateService.terms(
+            ofRates: input.taxRateIDs.isEmpty ? customer.taxRateIDs : input.taxRateIDs, on: db)
         let start = Start(start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval)
         let inserted = try mapUniqueViolation(
             to: .conflict("the customer already has a live subscription", slug: "subscription-exists")
@@ -94,10 +102,10 @@ public enum SubscriptionService {
             try db.query(
                 """
                 INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, \
-                current_period_start, current_period_end, trial_end, created_at, updated_at) \
+                current_period_start, current_period_end, trial_end, tax_rate_ids, created_at, updated_at) \
                 VALUES (\(ID<Subscription>.generate()), \(customer.id), \(plan.id), \(input.quantity), \(start.status.rawValue), \
-                \(startAt), \(start.anchor), \(start.periodStart), \(start.periodEnd), \(start.trialEnd), \(now), \
-                \(now)) RETURNING \(unsafeSQL: Subscription.columns)
+                \(startAt), \(start.anchor), \(start.periodStart), \(start.periodEnd), \(start.trialEnd), \
+                \(SQLArray(input.taxRateIDs))::uuid[], \(now), \(now)) RETURNING \(unsafeSQL: Subscription.columns)
                 """)
         }
         let subscription = try Subscription(row: inserted[0])
@@ -115,7 +123,8 @@ public enum SubscriptionService {
             [
                 .init(
                     subscriptionID: subscription.id, customerID: customer.id, reason: .subscriptionCreate,
-                    currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd, lines: [line])
+                    currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd, lines: [line],
+                    rates: rates)
             ], balances: &balances, events: &events, now: now, config: config, on: db)[0]
         let balance = balances[customer.id] ?? customer.balanceCents
         if customer.currency == nil || balance != customer.balanceCents {

@@ -31,7 +31,8 @@ enum CustomerRoutes {
             let email = Validation.email(&reader, required: false)
             let name = reader.string("name", maxLength: 200)
             let metadata = reader.stringMap("metadata")
-            return CustomerService.Update(email: email, name: name, metadata: metadata)
+            let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
+            return CustomerService.Update(email: email, name: name, metadata: metadata, taxRateIDs: rates)
         } perform: { input, call in
             .json(200, try CustomerService.update(call.id(0, "customer"), input, now: call.now, on: call.database()))
         }

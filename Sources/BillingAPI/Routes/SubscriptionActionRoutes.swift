@@ -30,11 +30,14 @@ enum SubscriptionActionRoutes {
             let quantity = reader.integer("quantity", in: InvoiceItemRoutes.quantities)
             let prorate = reader.bool("prorate") ?? true
             let preview = reader.bool("preview") ?? false
+            let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
             guard reader.has("plan_id") || reader.has("quantity") else {
                 reader.fail("plan_id", "is required unless quantity is given")
                 return nil
             }
-            return (.init(planID: planID, quantity: quantity.map { Int($0) }, prorate: prorate), preview)
+            return (
+                .init(planID: planID, quantity: quantity.map { Int($0) }, prorate: prorate, taxRateIDs: rates), preview
+            )
         } dryRun: { input in
             input.preview
         } perform: { input, call in

@@ -13,10 +13,11 @@ enum SubscriptionRoutes {
             let startAt = reader.timestamp("start_at")
             let trialDays = reader.integer("trial_days", in: 0...730)
             let quantity = reader.integer("quantity", in: InvoiceItemRoutes.quantities) ?? 1
+            let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self) ?? []
             guard let customerID, let planID else { return nil }
             return SubscriptionService.Create(
                 customerID: customerID, planID: planID, startAt: startAt, trialDays: trialDays.map { Int($0) },
-                quantity: Int(quantity))
+                quantity: Int(quantity), taxRateIDs: rates)
         } perform: { input, call in
             let created = try SubscriptionService.create(
                 input, now: call.now, config: call.context.config, on: call.database())
