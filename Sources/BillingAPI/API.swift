@@ -49,6 +49,7 @@ public struct API: Sendable {
         InvoiceActionRoutes.register(in: &api)
         InvoiceItemRoutes.register(in: &api)
         TaxRateRoutes.register(in: &api)
+        CouponRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         return api

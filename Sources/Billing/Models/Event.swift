@@ -25,6 +25,8 @@ public struct Event: Sendable, RowDecodable {
         case paymentCreated = "payment.created"
         case taxRateCreated = "tax_rate.created"
         case taxRateUpdated = "tax_rate.updated"
+        case couponCreated = "coupon.created"
+        case couponUpdated = "coupon.updated"
     }
 
     public var id: ID<Event>

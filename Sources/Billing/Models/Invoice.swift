@@ -22,6 +22,9 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     public var totals: InvoiceTotals
     /// The `taxes` array as stored at finalization (JSON); `totals.taxes` when priced here.
     var storedTaxes = "[]"
+    /// The discount applied when priced here; else `storedDiscounts` (JSON) tells.
+    var discount: AppliedDiscount?
+    var storedDiscounts = "[]"
     public var amountPaidCents: Int64
     public var amountRemainingCents: Int64
     public var periodStart: Timestamp
@@ -39,7 +42,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
 
     static let columns = """
         id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
-        subtotal_cents, discount_cents, tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, \
+        subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, \
         amount_paid_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, finalizes_at, \
         created_at, paid_at, voided_at
         """
@@ -57,6 +60,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         daysUntilDue = r.optionalInt()
         let subtotal = try r.int64()
         let discount = try r.int64()
+        storedDiscounts = try r.string()
         let tax = try r.int64()
         storedTaxes = try r.string()
         totals = InvoiceTotals(
@@ -117,6 +121,16 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         var json = JSONWriter(capacity: 256)
         json.beginArray()
         for tax in totals.taxes { json.value(tax) }
+        json.endArray()
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+
+    /// The `discounts` array as JSON: priced here, or as stored.
+    var discountsJSON: String {
+        guard let discount else { return storedDiscounts }
+        var json = JSONWriter(capacity: 128)
+        json.beginArray()
+        json.value(discount)
         json.endArray()
         return String(decoding: json.bytes, as: UTF8.self)
     }
@@ -206,8 +220,7 @@ extension Invoice: JSONWritable {
         json.field("subtotal_cents", totals.subtotal)
         json.field("discount_cents", totals.discount)
         json.key("discounts")
-        json.beginArray()
-        json.endArray()
+        json.raw(discountsJSON)
         json.field("tax_cents", totals.tax)
         json.key("taxes")
         if totals.taxes.isEmpty {

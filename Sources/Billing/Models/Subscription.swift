@@ -25,12 +25,13 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     public var cancellationReason: String?
     /// Its invoices' tax rates; none: its customer's.
     public var taxRateIDs: [ID<TaxRate>]
+    public var discount: SubscriptionDiscount?
     public var createdAt: Timestamp
 
     static let columns = """
         id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, tax_rate_ids, \
-        created_at
+        discount_coupon_id, discount_coupon_code, discount_start, discount_end, discount_periods_applied, created_at
         """
 
     /// The same columns qualified with the alias `s`, for joins.
@@ -52,6 +53,15 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
         endedAt = r.optionalTimestamp()
         cancellationReason = r.optionalString()
         taxRateIDs = try r.ids()
+        let couponID: ID<Coupon>? = r.optionalID()
+        let code = r.optionalString()
+        let start = r.optionalTimestamp()
+        let end = r.optionalTimestamp()
+        let applied = try r.int()
+        if let couponID, let code, let start {
+            discount = SubscriptionDiscount(
+                couponID: couponID, couponCode: code, start: start, end: end, periodsApplied: applied)
+        }
         createdAt = try r.timestamp()
     }
 }
@@ -83,6 +93,7 @@ extension Subscription: JSONWritable {
         json.beginArray()
         for id in taxRateIDs { json.value(id.uuid) }
         json.endArray()
+        json.field("discount", discount)
         json.field("created_at", createdAt)
     }
 }

@@ -176,11 +176,15 @@ extension SubscriptionService {
             from: old, unusedCredit: unused, to: new, prorate: input.prorate, now: now, status: subscription.status,
             anchor: subscription.billingCycleAnchor, periodStart: subscription.currentPeriodStart,
             periodEnd: subscription.currentPeriodEnd)
+        // Its discount applies to the change's invoice as §5 says (the invoice's period starts now).
+        let coupons = try CouponService.coupons(subscription.discount.map { [$0.couponID] } ?? [], on: db)
+        let discount = change.lines.isEmpty ? nil : subscription.discount(for: now, coupons: coupons)
         // The change, then the invoice it makes, then the balance that invoice moves.
         let updated = try update(
             """
             UPDATE subscriptions SET plan_id = \(planID), quantity = \(new.quantity), \
             tax_rate_ids = \(SQLArray(rateIDs))::uuid[], \
+            discount_periods_applied = discount_periods_applied + \(discount == nil ? 0 : 1), \
             billing_cycle_anchor = \(change.anchor), current_period_start = \(change.periodStart), \
             current_period_end = \(change.periodEnd), updated_at = \(now) WHERE id = \(id) \
             RETURNING \(unsafeSQL: Subscription.columns)
@@ -196,7 +200,7 @@ extension SubscriptionService {
                         currency: current.currency, periodStart: now, periodEnd: change.periodEnd,
                         lines: change.lines,
                         rates: try TaxRateService.terms(
-                            ofRates: rateIDs.isEmpty ? current.customerRateIDs : rateIDs, on: db))
+                            ofRates: rateIDs.isEmpty ? current.customerRateIDs : rateIDs, on: db), discount: discount)
                 ], balances: &balances, events: &events, now: now, config: config, on: db
             ).first
             try CustomerService.saveBalances(
@@ -207,7 +211,7 @@ extension SubscriptionService {
     }
 
     /// Runs an UPDATE … RETURNING of one subscription and adds its event to the transaction's.
-    private static func update(
+    static func update(
         _ query: SQLQuery, event: Event.Kind, events: inout EventLog.Pending, on db: Connection
     ) throws -> Subscription {
         let subscription = try Subscription(row: try db.query(query)[0])

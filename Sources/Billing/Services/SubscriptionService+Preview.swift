@@ -39,12 +39,19 @@ extension SubscriptionService {
                     quantity: subscription.quantity, start: period.start, end: period.end)
             ] + pending.map(Pricing.itemLine)
         let rates = try TaxRateService.terms(ofRates: due.rateIDs, on: db)
+        let coupons = try CouponService.coupons(subscription.discount.map { [$0.couponID] } ?? [], on: db)
+        let discount = subscription.discount(for: period.start, coupons: coupons)
         var invoice = Invoice(
             id: nil, customerID: customer.id, subscriptionID: id, billingReason: .subscriptionCycle, status: .draft,
-            currency: due.currency, totals: try Pricing.totals(of: lines, rates: rates, balance: customer.balanceCents),
+            currency: due.currency,
+            totals: try Pricing.totals(
+                of: lines, discount: discount?.terms, rates: rates, balance: customer.balanceCents),
             periodStart: period.start, periodEnd: period.end, dueAt: nil, createdAt: now,
             lines: lines.map { InvoiceLine(id: nil, $0) })
         invoice.daysUntilDue = config.invoiceDueDays
+        invoice.discount = discount.map {
+            AppliedDiscount(couponID: $0.coupon.id, couponCode: $0.coupon.code, amount: invoice.totals.discount)
+        }
         return invoice
     }
 }

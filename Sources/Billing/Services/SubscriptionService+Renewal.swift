@@ -72,6 +72,7 @@ extension SubscriptionService {
         var remaining = budget
         // The rates of the whole batch in one statement (none when no one is taxed).
         let terms = try TaxRateService.terms(of: due.flatMap { $0.rateIDs.map(\.uuid) }, on: db)
+        let coupons = try CouponService.coupons(due.compactMap { $0.subscription.discount?.couponID }, on: db)
         var drafts: [InvoiceWriter.Draft] = []
         var changed: [(Subscription, Renewal)] = []
         for item in due {
@@ -84,8 +85,10 @@ extension SubscriptionService {
             if !renewal.isComplete { tally.incomplete += 1 }
             guard renewal.changesSomething else { continue }
             remaining -= renewal.invoices.count
-            changed.append((subscription, renewal))
+            var discounted = subscription
             for period in renewal.invoices {
+                let discount = discounted.discount(for: period.start, coupons: coupons)
+                if discount != nil { discounted.discount?.periodsApplied += 1 }
                 drafts.append(
                     .init(
                         subscriptionID: subscription.id, customerID: subscription.customerID,
@@ -95,8 +98,9 @@ extension SubscriptionService {
                             Pricing.periodLine(
                                 planName: item.planName, interval: item.interval, unitAmount: item.amount,
                                 quantity: subscription.quantity, start: period.start, end: period.end)
-                        ], rates: item.rateIDs.compactMap { terms[$0.uuid] }))
+                        ], rates: item.rateIDs.compactMap { terms[$0.uuid] }, discount: discount))
             }
+            changed.append((discounted, renewal))
         }
         tally.updated = try saveRenewals(changed, events: &events, now: now, on: db)
         if !drafts.isEmpty {
@@ -165,11 +169,13 @@ extension SubscriptionService {
             UPDATE subscriptions s SET status = v.status, current_period_start = v.period_start, \
             current_period_end = v.period_end, ended_at = v.ended_at, \
             canceled_at = CASE WHEN v.ended_at IS NULL THEN s.canceled_at ELSE coalesce(s.canceled_at, v.ended_at) END, \
-            updated_at = \(now) \
+            discount_periods_applied = v.discounted, updated_at = \(now) \
             FROM unnest(\(SQLArray(renewals) { $0.0.id })::uuid[], \(SQLArray(renewals) { $0.1.status.rawValue })::text[], \
             \(SQLArray(renewals) { $0.1.currentPeriodStart })::timestamptz[], \
             \(SQLArray(renewals) { $0.1.currentPeriodEnd })::timestamptz[], \
-            \(SQLArray(renewals) { $0.1.endedAt })::timestamptz[]) AS v(id, status, period_start, period_end, ended_at) \
+            \(SQLArray(renewals) { $0.1.endedAt })::timestamptz[], \
+            \(SQLArray(renewals) { $0.0.discount?.periodsApplied ?? 0 })::int[]) \
+            AS v(id, status, period_start, period_end, ended_at, discounted) \
             WHERE s.id = v.id RETURNING \(unsafeSQL: Subscription.qualifiedColumns)
             """
         ).rows.map(Subscription.init(row:))
@@ -225,5 +231,18 @@ extension SubscriptionService {
             RETURNING \(unsafeSQL: Subscription.columns)
             """)
         if let row = rows.first { events.add(.subscriptionUpdated, try Subscription(row: row)) }
+    }
+}
+
+extension Subscription {
+    /// Its discount for an invoice of the period starting `periodStart`, when §5 applies it
+    /// there (`coupons` holds its coupon).
+    func discount(for periodStart: Timestamp, coupons: [ID<Coupon>: Coupon]) -> (
+        coupon: Coupon, terms: DiscountTerms
+    )? {
+        guard let discount, let coupon = coupons[discount.couponID] else { return nil }
+        guard discount.applies(to: periodStart, duration: coupon.duration, appliedSoFar: discount.periodsApplied)
+        else { return nil }
+        return (coupon, coupon.terms)
     }
 }

@@ -10,10 +10,13 @@ public enum SubscriptionService {
         public var trialDays: Int?
         public var quantity: Int
         public var taxRateIDs: [ID<TaxRate>]
+        /// A coupon's code: the subscription's discount from its start.
+        public var coupon: String?
         public init(
             customerID: ID<Customer>, planID: ID<Plan>, startAt: Timestamp?, trialDays: Int?, quantity: Int,
-            taxRateIDs: [ID<TaxRate>] = []
+            taxRateIDs: [ID<TaxRate>] = [], coupon: String? = nil
         ) {
+            self.coupon = coupon
             self.customerID = customerID
             self.planID = planID
             self.startAt = startAt
@@ -96,21 +99,33 @@ public enum SubscriptionService {
         let rates = try TaxRateService.terms(
             ofRates: input.taxRateIDs.isEmpty ? customer.taxRateIDs : input.taxRateIDs, on: db)
         let start = Start(start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval)
+        // A coupon given here discounts from the start: the first invoice is always its first.
+        let coupon = try input.coupon.map {
+            try CouponService.redeem(code: $0, currency: plan.currency, now: now, on: db)
+        }
+        let discountEnd = coupon.flatMap { coupon in
+            coupon.durationInPeriods.map {
+                SubscriptionDiscount.end(start: startAt, periods: $0, anchor: start.anchor, interval: plan.interval)
+            }
+        }
         let inserted = try mapUniqueViolation(
             to: .conflict("the customer already has a live subscription", slug: "subscription-exists")
         ) {
             try db.query(
                 """
                 INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, \
-                current_period_start, current_period_end, trial_end, tax_rate_ids, created_at, updated_at) \
+                current_period_start, current_period_end, trial_end, tax_rate_ids, discount_coupon_id, \
+                discount_coupon_code, discount_start, discount_end, discount_periods_applied, created_at, updated_at) \
                 VALUES (\(ID<Subscription>.generate()), \(customer.id), \(plan.id), \(input.quantity), \(start.status.rawValue), \
                 \(startAt), \(start.anchor), \(start.periodStart), \(start.periodEnd), \(start.trialEnd), \
-                \(SQLArray(input.taxRateIDs))::uuid[], \(now), \(now)) RETURNING \(unsafeSQL: Subscription.columns)
+                \(SQLArray(input.taxRateIDs))::uuid[], \(coupon?.id), \(coupon?.code), \(coupon.map { _ in startAt }), \
+                \(discountEnd), \(coupon == nil ? 0 : 1), \(now), \(now)) RETURNING \(unsafeSQL: Subscription.columns)
                 """)
         }
         let subscription = try Subscription(row: inserted[0])
         var events = EventLog.Pending()
         events.add(.subscriptionCreated, subscription)
+        if let coupon { events.add(.couponUpdated, coupon) }
         let line =
             start.lineKind == .trial
             ? Pricing.trialLine(
@@ -124,7 +139,7 @@ public enum SubscriptionService {
                 .init(
                     subscriptionID: subscription.id, customerID: customer.id, reason: .subscriptionCreate,
                     currency: plan.currency, periodStart: start.periodStart, periodEnd: start.periodEnd, lines: [line],
-                    rates: rates)
+                    rates: rates, discount: coupon.map { ($0, $0.terms) })
             ], balances: &balances, events: &events, now: now, config: config, on: db)[0]
         let balance = balances[customer.id] ?? customer.balanceCents
         if customer.currency == nil || balance != customer.balanceCents {

@@ -17,6 +17,8 @@ enum InvoiceWriter {
         var lines: [PricedLine]
         /// The rates it is taxed with (its subscription's, else its customer's).
         var rates: [TaxTerms] = []
+        /// Its subscription's discount, when §5 applies it to this invoice.
+        var discount: (coupon: Coupon, terms: DiscountTerms)? = nil
         var description: String? = nil
         var daysUntilDue: Int? = nil
         /// Whether the invoice takes its customer's pending items (`include_pending_items`).
@@ -35,8 +37,14 @@ enum InvoiceWriter {
         for index in invoices.indices {
             let customer = invoices[index].customerID
             let balance = balances[customer] ?? 0
+            let discount = drafts[index].discount
             invoices[index].totals = try Pricing.totals(
-                of: invoices[index].lines.map(\.priced), rates: drafts[index].rates, balance: balance)
+                of: invoices[index].lines.map(\.priced), discount: discount?.terms, rates: drafts[index].rates,
+                balance: balance)
+            invoices[index].discount = discount.map {
+                AppliedDiscount(
+                    couponID: $0.coupon.id, couponCode: $0.coupon.code, amount: invoices[index].totals.discount)
+            }
             balances[customer] = invoices[index].totals.newBalance
             invoices[index].dueAt = invoices[index].periodStart.adding(seconds: Int64(config.invoiceDueDays) * 86_400)
             invoices[index].daysUntilDue = config.invoiceDueDays
@@ -145,7 +153,7 @@ enum InvoiceWriter {
     private struct Inserts {
         let count: Int64
         let id, customerID, subscriptionID, reason, status, currency, description, daysUntilDue: SQLArray
-        let subtotal, tax, taxes, total, balanceApplied, amount, remaining: SQLArray
+        let subtotal, discount, discounts, tax, taxes, total, balanceApplied, amount, remaining: SQLArray
         let periodStart, periodEnd, dueAt, finalizedAt, createdAt, paidAt: SQLArray
         let lines: SQLQuery
 
@@ -160,6 +168,8 @@ enum InvoiceWriter {
             description = SQLArray(invoices) { $0.description }
             daysUntilDue = SQLArray(invoices) { $0.daysUntilDue }
             subtotal = SQLArray(invoices) { $0.totals.subtotal }
+            discount = SQLArray(invoices) { $0.totals.discount }
+            discounts = SQLArray(invoices) { $0.discountsJSON }
             tax = SQLArray(invoices) { $0.totals.tax }
             taxes = SQLArray(invoices) { $0.taxesJSON }
             total = SQLArray(invoices) { $0.totals.total }
@@ -198,24 +208,23 @@ enum InvoiceWriter {
                 WITH c AS (UPDATE invoice_number_counter SET last_value = last_value + \(count)::bigint \
                 WHERE singleton AND \(numbered) RETURNING last_value - \(count)::bigint AS before), \
                 i AS (INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
-                description, days_until_due, subtotal_cents, tax_cents, taxes, total_cents, balance_applied_cents, \
-                amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at) \
+                description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, \
+                balance_applied_cents, amount_cents, amount_remaining_cents, period_start, period_end, due_at, \
+                finalized_at, created_at, paid_at) \
                 SELECT v.id, 'INV-' || lpad((\(unsafeSQL: number))::text, greatest(6, length((\(unsafeSQL: number))::text)), '0'), \
                 v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, v.description, \
-                v.days_until_due, v.subtotal_cents, v.tax_cents, v.taxes, v.total_cents, v.balance_applied_cents, \
-                v.amount_cents, \
-                v.amount_remaining_cents, v.period_start, v.period_end, v.due_at, v.finalized_at, v.created_at, \
-                v.paid_at FROM unnest(\(id)::uuid[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \(reason)::text[], \
+                v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
+                v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
+                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at FROM unnest(\(id)::uuid[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \(reason)::text[], \
                 \(status)::text[], \(currency)::text[], \(description)::text[], \(daysUntilDue)::int[], \
-                \(subtotal)::bigint[], \(tax)::bigint[], \(taxes)::text[], \(total)::bigint[], \
-                \(balanceApplied)::bigint[], \(amount)::bigint[], \
+                \(subtotal)::bigint[], \(discount)::bigint[], \(discounts)::text[], \(tax)::bigint[], \
+                \(taxes)::text[], \(total)::bigint[], \(balanceApplied)::bigint[], \(amount)::bigint[], \
                 \(remaining)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \
                 \(dueAt)::timestamptz[], \(finalizedAt)::timestamptz[], \(createdAt)::timestamptz[], \
                 \(paidAt)::timestamptz[]) WITH ORDINALITY AS v(id, customer_id, subscription_id, billing_reason, \
-                status, currency, description, days_until_due, subtotal_cents, tax_cents, taxes, total_cents, \
-                balance_applied_cents, \
-                amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, \
-                paid_at, n) LEFT JOIN c ON true), \
+                status, currency, description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, \
+                taxes, total_cents, balance_applied_cents, amount_cents, amount_remaining_cents, period_start, \
+                period_end, due_at, finalized_at, created_at, paid_at, n) LEFT JOIN c ON true), \
                 e AS (INSERT INTO events (id, type, created_at, data) \
                 SELECT e.id, e.type, \(time), replace(b.data::text, '"number":null', '"number":"INV-' || \
                 lpad((\(unsafeSQL: eventNumber))::text, greatest(6, length((\(unsafeSQL: eventNumber))::text)), '0') || '"') \

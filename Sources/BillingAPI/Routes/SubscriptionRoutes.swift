@@ -14,10 +14,11 @@ enum SubscriptionRoutes {
             let trialDays = reader.integer("trial_days", in: 0...730)
             let quantity = reader.integer("quantity", in: InvoiceItemRoutes.quantities) ?? 1
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self) ?? []
+            let coupon = reader.string("coupon", maxLength: 100)
             guard let customerID, let planID else { return nil }
             return SubscriptionService.Create(
                 customerID: customerID, planID: planID, startAt: startAt, trialDays: trialDays.map { Int($0) },
-                quantity: Int(quantity), taxRateIDs: rates)
+                quantity: Int(quantity), taxRateIDs: rates, coupon: coupon)
         } perform: { input, call in
             let created = try SubscriptionService.create(
                 input, now: call.now, config: call.context.config, on: call.database())
