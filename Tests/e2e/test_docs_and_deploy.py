@@ -111,3 +111,5 @@ def test_the_readme_walkthrough_works_as_typed(api_key):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert '"cancellation_reason":"nonpayment"' in result.stdout
     assert '"status":"paid"' in result.stdout and '"kind":"proration"' in result.stdout
+    assert '"discount_cents":1250' in result.stdout and '"tax_cents":1663' in result.stdout
+    assert '"total_cents":10413' in result.stdout
