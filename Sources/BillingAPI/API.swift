@@ -50,6 +50,7 @@ public struct API: Sendable {
         InvoiceItemRoutes.register(in: &api)
         TaxRateRoutes.register(in: &api)
         CouponRoutes.register(in: &api)
+        CreditNoteRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         return api

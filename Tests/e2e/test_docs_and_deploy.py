@@ -113,3 +113,4 @@ def test_the_readme_walkthrough_works_as_typed(api_key):
     assert '"status":"paid"' in result.stdout and '"kind":"proration"' in result.stdout
     assert '"discount_cents":1250' in result.stdout and '"tax_cents":1663' in result.stdout
     assert '"total_cents":10413' in result.stdout
+    assert '"tax_cents":799' in result.stdout and '"amount_remaining_cents":5413' in result.stdout

@@ -27,6 +27,8 @@ public struct Event: Sendable, RowDecodable {
         case taxRateUpdated = "tax_rate.updated"
         case couponCreated = "coupon.created"
         case couponUpdated = "coupon.updated"
+        case creditNoteCreated = "credit_note.created"
+        case creditNoteVoided = "credit_note.voided"
     }
 
     public var id: ID<Event>

@@ -27,6 +27,8 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     var storedDiscounts = "[]"
     public var amountPaidCents: Int64
     public var amountRemainingCents: Int64
+    /// The sum of its issued credit notes.
+    public var creditedCents: Int64 = 0
     public var periodStart: Timestamp
     public var periodEnd: Timestamp
     public var dueAt: Timestamp?
@@ -43,7 +45,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     static let columns = """
         id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
         subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, \
-        amount_paid_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, finalizes_at, \
+        amount_paid_cents, amount_remaining_cents, credited_cents, period_start, period_end, due_at, finalized_at, finalizes_at, \
         created_at, paid_at, voided_at
         """
     /// Reads the columns at the reader's cursor, leaving it after them (a join reads on);
@@ -68,6 +70,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
             balanceApplied: try r.int64(), amountDue: try r.int64())
         amountPaidCents = try r.int64()
         amountRemainingCents = try r.int64()
+        creditedCents = try r.int64()
         periodStart = try r.timestamp()
         periodEnd = try r.timestamp()
         dueAt = r.optionalTimestamp()
@@ -235,7 +238,7 @@ extension Invoice: JSONWritable {
         json.field("amount_due_cents", totals.amountDue)
         json.field("amount_paid_cents", amountPaidCents)
         json.field("amount_remaining_cents", amountRemainingCents)
-        json.field("credited_cents", Int64(0))
+        json.field("credited_cents", creditedCents)
         json.field("amount_cents", totals.amountDue)
         json.field("period_start", periodStart)
         json.field("period_end", periodEnd)
