@@ -112,6 +112,12 @@ import Testing
             if inclusive { #expect(totals.total == taxable, "inclusive tax never changes the total") }
             #expect(totals.taxes.count == rates.count && totals.tax == totals.taxes.reduce(0) { $0 + $1.amount })
             if taxable >= 0 { #expect(totals.tax >= 0) } else { #expect(totals.tax <= 0) }
+            // §8: a credit note's share of the tax never exceeds the invoice's tax.
+            if totals.total > 0 && totals.tax >= 0 {
+                let credited = Int64(generator.next() % UInt64(totals.total)) + 1
+                let share = roundedShare(of: totals.tax, times: credited, over: totals.total)
+                #expect(share >= 0 && share <= totals.tax)
+            }
         }
     }
 }
