@@ -12,7 +12,8 @@ extension SubscriptionService {
         var events = EventLog.Pending()
         let current = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
         guard current.subscription.status != .canceled else { throw ended }
-        let coupon = try CouponService.redeem(code: code, currency: current.currency, now: now, on: db)
+        let coupon = try CouponService.redeem(
+            try CouponService.redeemable(code: code, currency: current.currency, now: now, on: db), now: now, on: db)
         let end = coupon.durationInPeriods.map {
             SubscriptionDiscount.end(
                 start: now, periods: $0, anchor: current.subscription.billingCycleAnchor, interval: current.interval)

@@ -100,8 +100,9 @@ public enum SubscriptionService {
             ofRates: input.taxRateIDs.isEmpty ? customer.taxRateIDs : input.taxRateIDs, on: db)
         let start = Start(start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval)
         // A coupon given here discounts from the start: the first invoice is always its first.
+        // Its terms never change, so it is read now and redeemed last (see `redeem`).
         let coupon = try input.coupon.map {
-            try CouponService.redeem(code: $0, currency: plan.currency, now: now, on: db)
+            try CouponService.redeemable(code: $0, currency: plan.currency, now: now, on: db)
         }
         let discountEnd = coupon.flatMap { coupon in
             coupon.durationInPeriods.map {
@@ -125,7 +126,6 @@ public enum SubscriptionService {
         let subscription = try Subscription(row: inserted[0])
         var events = EventLog.Pending()
         events.add(.subscriptionCreated, subscription)
-        if let coupon { events.add(.couponUpdated, coupon) }
         let line =
             start.lineKind == .trial
             ? Pricing.trialLine(
@@ -146,6 +146,7 @@ public enum SubscriptionService {
             try CustomerService.setCurrencyAndBalance(
                 customer.id, currency: plan.currency, balance: balance, events: &events, now: now, on: db)
         }
+        if let coupon { events.add(.couponUpdated, try CouponService.redeem(coupon, now: now, on: db)) }
         try events.append(at: now, on: db)
         return Created(subscription: subscription, invoice: invoice)
     }
