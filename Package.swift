@@ -38,7 +38,9 @@ let package = Package(
         .target(name: "Billing", dependencies: ["Common", "Postgres"], swiftSettings: settings),
         .target(
             name: "BillingAPI",
-            dependencies: ["Common", "HTTP", "Billing", "Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CShim", "Common", "HTTP", "Billing", "Postgres", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: settings
         ),
         .target(

@@ -55,6 +55,10 @@ public final class APIContext {
         }
     }
 
+    /// Closes the thread's connection (the next request opens another), with the buffers
+    /// libpq grew for the largest statement it sent.
+    public func releaseDatabase() { connection = nil }
+
     /// Hands the connection the result of the next request's first statement, fetched
     /// ahead by `API.prefetch` (nil: none).
     func use(_ prefetched: PrefetchedStatement?) { connection?.use(prefetched) }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -293,3 +294,5 @@ int CShim_randomBytes(void *buffer, unsigned long count) {
     }
     return 0;
 }
+
+void CShim_releaseFreeMemory(void) { malloc_trim(0); }

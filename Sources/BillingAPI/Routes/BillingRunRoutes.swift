@@ -1,4 +1,5 @@
 import Billing
+import CShim
 import Common
 import HTTP
 import Postgres
@@ -17,6 +18,15 @@ enum BillingRunRoutes {
             let asOf = request.asOf ?? call.now
             guard asOf <= call.now else {
                 throw BillingError.invalid(field: "as_of", message: "must not be in the future")
+            }
+            // A run sends statements of hundreds of invoices with their events, megabytes
+            // each, and libpq keeps its buffers as large as the largest: the connection is
+            // closed after the run and what was freed goes back to the system, so that the
+            // worker's size stays what serving requests needs (measured: 25.7 MB after
+            // catching up 13,000 invoices, 22.8 MB before the run).
+            defer {
+                call.context.releaseDatabase()
+                CShim_releaseFreeMemory()
             }
             do {
                 return .json(

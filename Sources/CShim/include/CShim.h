@@ -13,6 +13,9 @@ int CShim_signalsToPipe(int fd, const int *signals, int count);
 int CShim_stopRequested(void);
 void CShim_requestStop(void);
 
+/// Gives the memory malloc holds free back to the system (glibc's malloc_trim).
+void CShim_releaseFreeMemory(void);
+
 /// Ignores SIGPIPE: a peer that closes mid-response must not kill the process.
 int CShim_ignoreSIGPIPE(void);
 
