@@ -37,7 +37,8 @@ CREATE INDEX credit_notes_customer ON credit_notes (customer_id, seq);
 ALTER TABLE invoices ADD COLUMN credited_cents bigint NOT NULL DEFAULT 0 CHECK (credited_cents >= 0),
     ADD CONSTRAINT invoices_credited_within_total CHECK (credited_cents <= greatest(total_cents, 0));
 
--- A paid invoice never changes, but for what its credit notes credit against it.
+-- The invoice trigger for #13: a finalized invoice's amounts, taxes and discounts never
+-- change, and a paid invoice not at all, but for what its credit notes credit against it.
 CREATE OR REPLACE FUNCTION refuse_settled_invoice_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     compared invoices%ROWTYPE;
@@ -79,6 +80,7 @@ BEGIN
 END;
 $$;
 
+-- The events of #13: tax rates (sql/0006), coupons (sql/0007) and credit notes.
 ALTER TABLE events DROP CONSTRAINT events_type_check,
     ADD CONSTRAINT events_type_check CHECK (type IN (
         'customer.created', 'customer.updated', 'plan.created', 'plan.updated',
