@@ -19,10 +19,13 @@ ALTER TABLE invoices ALTER COLUMN number DROP NOT NULL,
     ADD COLUMN amount_remaining_cents bigint;
 
 -- Invoices made before drafts existed were finalized when they were created; those paid
--- were paid in full (without payment rows: payments did not exist yet).
+-- were paid in full (without payment rows: payments did not exist yet). Filling in the new
+-- columns is no change of a settled invoice: its trigger is off for this statement only.
+ALTER TABLE invoices DISABLE TRIGGER invoices_settled_are_immutable;
 UPDATE invoices SET finalized_at = created_at, total_cents = subtotal_cents,
     amount_paid_cents = CASE WHEN status = 'paid' THEN amount_cents ELSE 0 END,
     amount_remaining_cents = CASE WHEN status IN ('open', 'uncollectible') THEN amount_cents ELSE 0 END;
+ALTER TABLE invoices ENABLE TRIGGER invoices_settled_are_immutable;
 
 -- The old identity amount = subtotal + balance applied becomes amount = total + balance
 -- applied (a discount and taxes lie between subtotal and total).
@@ -85,7 +88,9 @@ ALTER TABLE invoice_lines DROP CONSTRAINT invoice_lines_kind_check,
 -- An item is one line at most; lines of other kinds (all of the billing run's) have no
 -- entry in the index.
 CREATE UNIQUE INDEX invoice_lines_one_per_item ON invoice_lines (invoice_item_id) WHERE invoice_item_id IS NOT NULL;
+ALTER TABLE invoice_lines DISABLE TRIGGER invoice_lines_of_settled_invoices_are_immutable;
 UPDATE invoice_lines SET unit_amount_cents = amount_cents WHERE kind IN ('subscription', 'trial');
+ALTER TABLE invoice_lines ENABLE TRIGGER invoice_lines_of_settled_invoices_are_immutable;
 ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_item_kind CHECK ((kind = 'item') = (invoice_item_id IS NOT NULL));
 
 -- §3 Seats.
@@ -106,38 +111,8 @@ CREATE INDEX payments_invoice ON payments (invoice_id, seq);
 
 -- Once finalized, an invoice's amounts, lines and items are fixed: only its state
 -- (status and its times), what was paid and what remains change; a paid or void invoice
--- not even that (sql/0002). Drafts are the only invoices whose lines change.
-CREATE OR REPLACE FUNCTION refuse_settled_invoice_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.status IN ('paid', 'void') THEN
-        RAISE EXCEPTION 'invoice % is %: paid and void invoices never change', OLD.number, OLD.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        IF OLD.status <> 'draft' THEN
-            RAISE EXCEPTION 'invoice % is finalized: only drafts are deleted, finalized invoices never change', OLD.number
-                USING ERRCODE = 'object_not_in_prerequisite_state';
-        END IF;
-        RETURN OLD;
-    END IF;
-    IF OLD.status <> 'draft' AND (NEW.number, NEW.customer_id, NEW.subscription_id, NEW.billing_reason, NEW.currency,
-            NEW.subtotal_cents, NEW.discount_cents, NEW.tax_cents, NEW.total_cents, NEW.balance_applied_cents,
-            NEW.amount_cents, NEW.period_start, NEW.period_end, NEW.due_at, NEW.created_at, NEW.finalized_at,
-            NEW.description, NEW.days_until_due)
-        IS DISTINCT FROM (OLD.number, OLD.customer_id, OLD.subscription_id, OLD.billing_reason, OLD.currency,
-            OLD.subtotal_cents, OLD.discount_cents, OLD.tax_cents, OLD.total_cents, OLD.balance_applied_cents,
-            OLD.amount_cents, OLD.period_start, OLD.period_end, OLD.due_at, OLD.created_at, OLD.finalized_at,
-            OLD.description, OLD.days_until_due) THEN
-        RAISE EXCEPTION 'invoice % is finalized: its amounts never change', OLD.number
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    IF OLD.status <> 'draft' AND NEW.status = 'draft' THEN
-        RAISE EXCEPTION 'invoice % is finalized: it never becomes a draft again', OLD.number
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    RETURN NEW;
-END;
-$$;
+-- not even that, and only drafts are deleted. The invoice trigger says so as it stands
+-- after sql/0008 (which adds the columns of #13); the lines' and items' triggers here.
 
 -- A line or an item may be added to, changed on or removed from a draft only. A line
 -- whose invoice does not exist yet belongs to an invoice being made in this transaction.

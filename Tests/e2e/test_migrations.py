@@ -1,5 +1,6 @@
 """`billing migrate` against real databases: fresh, re-run, changed file, concurrent."""
 
+import os
 import shutil
 import subprocess
 import uuid
@@ -61,3 +62,38 @@ def test_health_knows_the_newest_migration():
     newest = sorted(p.split("/")[-1][:-4] for p in map(str, __import__("pathlib").Path(f"{REPO_ROOT}/sql").glob("*.sql")))[-1]
     source = open(f"{REPO_ROOT}/Sources/Billing/Store/Health.swift").read()
     assert f'latestMigration = "{newest}"' in source
+
+
+def test_invoices_made_before_invoicing_migrate_with_their_state(fresh_database, tmp_path):
+    """A database of the schema before 0005 with a paid and an open invoice: the new columns
+    are filled in (the triggers guarding settled invoices do not refuse it)."""
+    old = tmp_path / "old"
+    old.mkdir()
+    for path in sorted(os.listdir(f"{REPO_ROOT}/sql"))[:4]:
+        shutil.copy(f"{REPO_ROOT}/sql/{path}", old / path)
+    assert migrate(fresh_database, old).returncode == 0
+    subprocess.run(["psql", fresh_database, "-qAtX", "-v", "ON_ERROR_STOP=1"], check=True, text=True, input="""
+        INSERT INTO customers (id, email, name, currency, created_at, updated_at)
+            VALUES ('00000000-0000-7000-8000-000000000001', 'old@example.com', 'Old', 'EUR', now(), now());
+        INSERT INTO plans (id, code, name, amount_cents, currency, interval, interval_count, trial_days, created_at)
+            VALUES ('00000000-0000-7000-8000-000000000002', 'old', 'Old', 900, 'EUR', 'month', 1, 0, now());
+        INSERT INTO subscriptions (id, customer_id, plan_id, status, start_at, billing_cycle_anchor,
+            current_period_start, current_period_end, created_at, updated_at)
+            VALUES ('00000000-0000-7000-8000-000000000003', '00000000-0000-7000-8000-000000000001',
+            '00000000-0000-7000-8000-000000000002', 'active', now(), now(), now(), now() + interval '1 month', now(), now());
+        INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, subtotal_cents,
+            balance_applied_cents, amount_cents, period_start, period_end, due_at, created_at, paid_at)
+        SELECT ('00000000-0000-7000-9000-00000000000' || n)::uuid, 'INV-00000' || n,
+            '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000003',
+            'subscription_create', s, 'EUR', 900, 0, 900, now() - n * interval '1 day', now(), now(), now(),
+            CASE WHEN s = 'paid' THEN now() END
+        FROM (VALUES (1, 'paid'), (2, 'open')) v(n, s);
+        INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, period_start, period_end)
+        SELECT gen_random_uuid(), id, 0, 'subscription', 'Old', 900, period_start, period_end FROM invoices;
+        """)
+    result = migrate(fresh_database, f"{REPO_ROOT}/sql")
+    assert result.returncode == 0, result.stderr
+    rows = subprocess.run(["psql", fresh_database, "-qAtX", "-c",
+                           "SELECT status, amount_paid_cents, amount_remaining_cents, total_cents, finalized_at IS NOT NULL "
+                           "FROM invoices ORDER BY number"], capture_output=True, text=True, check=True).stdout.split()
+    assert rows == ["paid|900|0|900|t", "open|0|900|900|t"]

@@ -87,17 +87,16 @@ public enum CreditNoteService {
                 \(outOfBand), \(madePaid), \(input.reason?.rawValue), \(input.memo), \(now)) \
                 RETURNING \(unsafeSQL: CreditNote.columns)
                 """)[0])
-        // The note, then what it changed: the invoice, then the balance.
+        // The note, then what it changed: the invoice (and its subscription), then the
+        // balance, whose change was stored before the number was taken.
         var ordered = EventLog.Pending()
         ordered.add(.creditNoteCreated, note)
         ordered.add(madePaid ? .invoicePaid : .invoiceUpdated, updated)
+        if madePaid, let subscriptionID = invoice.subscriptionID {
+            try SubscriptionService.reactivateIfSettled(subscriptionID, events: &ordered, now: now, on: db)
+        }
         try ordered.append(at: now, on: db)
         try events.append(at: now, on: db)
-        if madePaid, let subscriptionID = invoice.subscriptionID {
-            var reactivated = EventLog.Pending()
-            try SubscriptionService.reactivateIfSettled(subscriptionID, events: &reactivated, now: now, on: db)
-            try reactivated.append(at: now, on: db)
-        }
         return note
     }
 

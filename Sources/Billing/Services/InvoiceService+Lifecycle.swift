@@ -146,12 +146,15 @@ extension InvoiceService {
     }
 
     public static func payments(of id: ID<Invoice>, page: PageRequest, on db: Connection) throws -> Page<Payment> {
+        var query = ListQuery(table: "payments", columns: Payment.columns)
+        query.filter("invoice_id", id)
+        let payments = try query.run(on: db, page: page, cursor: { $0.id.description }, decode: Payment.init(row:))
+        // Whether the invoice exists is asked only when it has no payments to show.
+        guard payments.data.isEmpty else { return payments }
         guard try db.query("SELECT 1 FROM invoices WHERE id = \(id)").rowCount > 0 else {
             throw BillingError.notFound("no such invoice")
         }
-        var query = ListQuery(table: "payments", columns: Payment.columns)
-        query.filter("invoice_id", id)
-        return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: Payment.init(row:))
+        return payments
     }
 
     static func refused(_ verb: String, _ status: Invoice.Status) -> BillingError {
