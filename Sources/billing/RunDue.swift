@@ -41,7 +41,7 @@ struct RunDue: ParsableCommand {
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1…10000") }
         guard (1...16).contains(parallel) else { throw ValidationError("--parallel must be 1…16") }
         let conninfo = database.conninfo
-        let config = BillingConfig.fromEnvironment(processEnvironment())
+        let config = try BillingConfig.fromEnvironment(processEnvironment())
         let batchSize = self.batchSize
         let runAsOf = asOf
         let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, any Error> in

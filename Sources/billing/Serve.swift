@@ -1,4 +1,5 @@
 import ArgumentParser
+import Billing
 import Logging
 import Pool
 
@@ -60,6 +61,12 @@ struct Serve: ParsableCommand {
         }
         guard gracefulTimeout >= 0, readyTimeout > 0, requestTimeout >= 0, maxRequests >= 0 else {
             throw ValidationError("timeouts and --max-requests must not be negative")
+        }
+        // The workers read the same environment: refuse here, before any of them starts.
+        do { _ = try BillingConfig.fromEnvironment(processEnvironment()) } catch let error
+            as BillingConfig.InvalidSetting
+        {
+            throw ValidationError(error.description)
         }
     }
 

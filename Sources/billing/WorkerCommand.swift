@@ -49,7 +49,7 @@ struct WorkerCommand: ParsableCommand {
         server.stopOnSignals()
         var api = API.billing()
         OperationsRoutes.register(in: &api, board: board)
-        let config = BillingConfig.fromEnvironment(processEnvironment())
+        let config = try BillingConfig.fromEnvironment(processEnvironment())
         slot.markReady(threads: threads)
         logger.info("worker ready", metadata: ["threads": "\(threads)", "slot": "\(self.slot)"])
         let routes = api

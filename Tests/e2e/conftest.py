@@ -4,6 +4,7 @@
 import os
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -37,8 +38,9 @@ def sql(query):
 class Client:
     """A thin requests wrapper that checks every response for the service's promises."""
 
-    def __init__(self, key):
+    def __init__(self, key, base=BASE_URL):
         self.key = key
+        self.base = base
         self.session = requests.Session()
 
     def request(self, method, path, json=None, headers=None, data=None, auth=True, **kwargs):
@@ -49,7 +51,7 @@ class Client:
             h["Content-Type"] = "application/json"
         h.update(headers or {})
         response = self.session.request(
-            method, BASE_URL + path, json=json, data=data, headers=h, timeout=TIMEOUT, **kwargs)
+            method, self.base + path, json=json, data=data, headers=h, timeout=TIMEOUT, **kwargs)
         assert response.status_code < 500 or response.status_code == 503, (
             f"{method} {path} -> {response.status_code}: {response.text}")
         assert response.headers.get("X-Request-Id"), "every response carries X-Request-Id"
@@ -107,3 +109,47 @@ def subscribe(client, customer, plan, **fields):
     body = {"customer_id": customer["id"], "plan_id": plan["id"]}
     body.update(fields)
     return client.post("/subscriptions", body)
+
+
+# Every number series in the database, each gapless and matched by its counter: the global
+# ones (INV-…, CN-…) and each customer's (<prefix>-…, <prefix>-CN-…), whose numbers also
+# carry their own customer's prefix. Tests share one database, whichever series they use.
+NUMBER_SERIES_BROKEN = """
+WITH global AS (
+    SELECT (SELECT count(*) FROM invoices WHERE number LIKE 'INV-%') AS taken,
+           (SELECT coalesce(max(substr(number, 5)::bigint), 0) FROM invoices WHERE number LIKE 'INV-%') AS top,
+           (SELECT last_value FROM invoice_number_counter) AS last
+    UNION ALL
+    SELECT (SELECT count(*) FROM credit_notes WHERE number LIKE 'CN-%'),
+           (SELECT coalesce(max(substr(number, 4)::bigint), 0) FROM credit_notes WHERE number LIKE 'CN-%'),
+           (SELECT last_value FROM credit_note_number_counter)),
+per_customer AS (
+    SELECT (SELECT count(*) FROM invoices i WHERE i.customer_id = c.id AND i.number ~ '^[A-Z0-9]{8}-[0-9]') AS taken,
+           (SELECT coalesce(max(split_part(i.number, '-', 2)::bigint), 0) FROM invoices i
+            WHERE i.customer_id = c.id AND i.number ~ '^[A-Z0-9]{8}-[0-9]') AS top,
+           c.invoice_number_last AS last
+    FROM customers c
+    UNION ALL
+    SELECT (SELECT count(*) FROM credit_notes n WHERE n.customer_id = c.id AND n.number ~ '^[A-Z0-9]{8}-CN-'),
+           (SELECT coalesce(max(split_part(n.number, '-', 3)::bigint), 0) FROM credit_notes n
+            WHERE n.customer_id = c.id AND n.number ~ '^[A-Z0-9]{8}-CN-'),
+           c.credit_note_number_last
+    FROM customers c)
+SELECT (SELECT count(*) FROM (SELECT * FROM global UNION ALL SELECT * FROM per_customer) s
+        WHERE taken <> top OR top <> last)
+     + (SELECT count(*) FROM invoices i JOIN customers c ON c.id = i.customer_id
+        WHERE i.number !~ '^INV-' AND split_part(i.number, '-', 1) <> c.invoice_prefix)
+     + (SELECT count(*) FROM credit_notes n JOIN customers c ON c.id = n.customer_id
+        WHERE n.number !~ '^CN-' AND split_part(n.number, '-', 1) <> c.invoice_prefix)
+"""
+
+
+def assert_number_series_gapless():
+    """No gap, no duplicate, no number taken and not used, in any series."""
+    assert sql(NUMBER_SERIES_BROKEN) == [["0"]], "a number series has a gap, a duplicate or an unused number"
+
+
+def fire(count, call):
+    """`call(i)` for i in 0…count-1, all at once on as many threads."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(call, range(count)))

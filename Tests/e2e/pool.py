@@ -31,7 +31,7 @@ def free_port():
 
 class Pool:
     def __init__(self, workers=2, threads=2, extra=(), listen_also=None, rate_limit="100000r/s", rate_burst=100000,
-                 also_upstream=(), billing_run_interval=0):
+                 also_upstream=(), billing_run_interval=0, env=None):
         # nginx's workers run unprivileged: the folder must be reachable by them.
         self.dir = tempfile.mkdtemp(prefix="billing-pool-", dir="/tmp")
         os.chmod(self.dir, 0o755)
@@ -42,7 +42,8 @@ class Pool:
         self.log_path = os.path.join(self.dir, "pool.log")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=APP_DATABASE_URL, BILLING_RUN_INTERVAL=str(billing_run_interval))
+        env = dict(os.environ, DATABASE_URL=APP_DATABASE_URL, BILLING_RUN_INTERVAL=str(billing_run_interval),
+                   **(env or {}))
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),

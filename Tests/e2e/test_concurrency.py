@@ -1,13 +1,6 @@
 """Rules that must hold when requests race, enforced by PostgreSQL and fired for real."""
 
-from concurrent.futures import ThreadPoolExecutor
-
-from conftest import Client, new_customer, new_plan, sql, unique
-
-
-def fire(count, call):
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(lambda i: call(i), range(count)))
+from conftest import Client, assert_number_series_gapless, fire, new_customer, new_plan, sql, unique
 
 
 def test_50_concurrent_subscriptions_for_one_customer_make_exactly_one(api_key):
@@ -46,9 +39,7 @@ def test_invoice_numbers_stay_gapless_under_50_concurrent_creations(api_key):
     responses = fire(50, lambda i: Client(api_key).post(
         "/subscriptions", {"customer_id": customers[i]["id"], "plan_id": plan["id"]}))
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses if r.status_code != 201]
-    numbers = [int(row[0]) for row in sql("SELECT substr(number, 5)::bigint FROM invoices WHERE number IS NOT NULL ORDER BY 1")]
-    assert numbers == list(range(1, len(numbers) + 1)), "invoice numbers have a gap or a duplicate"
-    assert sql("SELECT last_value FROM invoice_number_counter") == [[str(len(numbers))]]
+    assert_number_series_gapless()
 
 
 def test_concurrent_duplicate_emails_make_one_customer(api_key):

@@ -5,17 +5,11 @@ import json
 import subprocess
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import APP_DATABASE_URL, Client, DATABASE_URL, new_customer, new_plan, sql, subscribe, unique
-
-
-def fire(count, call):
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(call, range(count)))
+from conftest import APP_DATABASE_URL, Client, DATABASE_URL, fire, new_customer, new_plan, sql, subscribe, unique
 
 
 def ts(text):
@@ -232,8 +226,7 @@ def test_a_pending_item_is_taken_by_exactly_one_of_two_racing_invoices(api_key):
             barrier.wait()
             return Client(api_key).post("/billing/run")
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            responses = [future.result() for future in (pool.submit(manual, 0), pool.submit(run, 0))]
+        responses = fire(2, lambda i: (manual, run)[i](i))
         assert [r.status_code for r in responses] == [201, 200], [r.text for r in responses]
         lines = sql(f"SELECT invoice_id FROM invoice_lines WHERE invoice_item_id = '{pending['id']}'")
         holder = sql(f"SELECT invoice_id FROM invoice_items WHERE id = '{pending['id']}'")

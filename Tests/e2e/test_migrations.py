@@ -90,6 +90,8 @@ def test_invoices_made_before_invoicing_migrate_with_their_state(fresh_database,
         FROM (VALUES (1, 'paid'), (2, 'open')) v(n, s);
         INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, period_start, period_end)
         SELECT gen_random_uuid(), id, 0, 'subscription', 'Old', 900, period_start, period_end FROM invoices;
+        INSERT INTO customers (id, email, name, created_at, updated_at)
+            SELECT gen_random_uuid(), 'old' || i || '@example.com', 'Old', now(), now() FROM generate_series(1, 500) i;
         """)
     result = migrate(fresh_database, f"{REPO_ROOT}/sql")
     assert result.returncode == 0, result.stderr
@@ -97,3 +99,10 @@ def test_invoices_made_before_invoicing_migrate_with_their_state(fresh_database,
                            "SELECT status, amount_paid_cents, amount_remaining_cents, total_cents, finalized_at IS NOT NULL "
                            "FROM invoices ORDER BY number"], capture_output=True, text=True, check=True).stdout.split()
     assert rows == ["paid|900|0|900|t", "open|0|900|900|t"]
+    # 0009: every customer gets its own invoice prefix; numbers already given stay as they are.
+    prefixes = subprocess.run(["psql", fresh_database, "-qAtX", "-c",
+                               "SELECT count(*), count(DISTINCT invoice_prefix), "
+                               "count(*) FILTER (WHERE invoice_prefix ~ '^[A-Z0-9]{8}$' AND invoice_number_last = 0), "
+                               "(SELECT string_agg(number, ',' ORDER BY number) FROM invoices) FROM customers"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert prefixes == ["501|501|501|INV-000001,INV-000002"]

@@ -57,12 +57,6 @@ public struct CreditNote: Equatable, Sendable, RowDecodable {
         createdAt = try r.timestamp()
         voidedAt = r.optionalTimestamp()
     }
-
-    /// `CN-000001`: six digits at least.
-    static func formatNumber(_ value: Int64) -> String {
-        let digits = String(value)
-        return "CN-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-    }
 }
 
 extension CreditNote: JSONWritable {

@@ -12,9 +12,12 @@ public struct Customer: Equatable, Sendable, RowDecodable {
     public var balanceCents: Int64
     /// The rates of its invoices, unless a subscription has its own.
     public var taxRateIDs: [ID<TaxRate>]
+    /// Its invoices' numbers start with this when numbered per customer (`INVOICE_NUMBERING`):
+    /// eight upper-case letters and digits, unique, given at creation and never changed.
+    public var invoicePrefix: String
     public var createdAt: Timestamp
 
-    static let columns = "id, email, name, metadata, currency, balance_cents, tax_rate_ids, created_at"
+    static let columns = "id, email, name, metadata, currency, balance_cents, tax_rate_ids, invoice_prefix, created_at"
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
@@ -24,6 +27,7 @@ public struct Customer: Equatable, Sendable, RowDecodable {
         currency = r.optionalString()
         balanceCents = try r.int64()
         taxRateIDs = try r.ids()
+        invoicePrefix = try r.string()
         createdAt = try r.timestamp()
     }
 
@@ -40,6 +44,14 @@ public struct Customer: Equatable, Sendable, RowDecodable {
 }
 
 extension Customer {
+    /// A new random invoice prefix: eight of `0-9A-Z` (36⁸ ≈ 2.8 × 10¹² of them), from the
+    /// system's generator.
+    public static func randomInvoicePrefix() -> String {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<8).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+    }
+
     /// The largest credit or debt a customer may carry (the CHECK of `balance_cents`).
     static let balanceLimit: Int64 = 1_000_000_000_000_000
 
@@ -67,6 +79,7 @@ extension Customer: JSONWritable {
         json.beginArray()
         for id in taxRateIDs { json.value(id.uuid) }
         json.endArray()
+        json.field("invoice_prefix", invoicePrefix)
         json.field("created_at", createdAt)
         json.endObject()
     }

@@ -144,12 +144,6 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         number = nil
         for index in lines.indices { lines[index].id = nil }
     }
-
-    /// `INV-000001`: six digits at least, more once a million invoices exist.
-    static func formatNumber(_ value: Int64) -> String {
-        let digits = String(value)
-        return "INV-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-    }
 }
 
 /// One line of an invoice: a period's charge, a trial, a proration (a credit is negative)

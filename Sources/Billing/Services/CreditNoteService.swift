@@ -4,7 +4,7 @@ import Postgres
 /// Credit notes (`invoicing.md` §8). A note is checked against the invoice under the
 /// invoice's row lock (after its customer's and subscription's: the lock order), so two
 /// notes that each fit but not together never both land; its number comes from its own
-/// gapless counter, taken last.
+/// gapless series (global or its customer's, as invoices), taken last.
 public enum CreditNoteService {
     public struct Create: Sendable {
         public var invoiceID: ID<Invoice>
@@ -28,7 +28,9 @@ public enum CreditNoteService {
         }
     }
 
-    public static func create(_ input: Create, now: Timestamp, on db: Connection) throws -> CreditNote {
+    public static func create(_ input: Create, now: Timestamp, config: BillingConfig, on db: Connection) throws
+        -> CreditNote
+    {
         let (invoice, owner) = try InvoiceService.lockWithOwner(input.invoiceID, on: db)
         guard [.open, .paid, .uncollectible].contains(invoice.status) else {
             throw BillingError.conflict(
@@ -72,17 +74,14 @@ public enum CreditNoteService {
             try CustomerService.saveBalances(
                 [invoice.customerID: owner.balance - credit], events: &events, now: now, on: db)
         }
-        let number =
-            try db.query(
-                "UPDATE credit_note_number_counter SET last_value = last_value + 1 WHERE singleton RETURNING last_value"
-            ).first.flatMap { $0.int64(0) } ?? 0
+        let number = try NumberSeries.nextCreditNoteNumber(for: invoice.customerID, config.numbering, on: db)
         let note = try CreditNote(
             row: try db.query(
                 """
                 INSERT INTO credit_notes (id, number, invoice_id, customer_id, status, amount_cents, tax_cents, \
                 remainder_amount_cents, refund_amount_cents, credit_amount_cents, out_of_band_amount_cents, \
                 made_invoice_paid, reason, memo, created_at) \
-                VALUES (\(ID<CreditNote>.generate()), \(CreditNote.formatNumber(number)), \(invoice.id), \
+                VALUES (\(ID<CreditNote>.generate()), \(number), \(invoice.id), \
                 \(invoice.customerID), 'issued', \(input.amount), \(tax), \(remainder), \(refund), \(credit), \
                 \(outOfBand), \(madePaid), \(input.reason?.rawValue), \(input.memo), \(now)) \
                 RETURNING \(unsafeSQL: CreditNote.columns)

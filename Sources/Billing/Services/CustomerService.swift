@@ -30,20 +30,31 @@ public enum CustomerService {
 
     static let duplicateEmail = BillingError.conflict("a customer with this email already exists", slug: "email-taken")
 
-    public static func create(_ input: Create, now: Timestamp, on db: Connection) throws -> Customer {
+    /// Creates a customer with a new invoice prefix. The prefix's unique index decides: a
+    /// prefix taken meanwhile inserts nothing (`ON CONFLICT … DO NOTHING` keeps the
+    /// transaction usable) and the next one is tried. `prefixes` is for tests.
+    public static func create(
+        _ input: Create, now: Timestamp, on db: Connection, prefixes: () -> String = Customer.randomInvoicePrefix
+    ) throws -> Customer {
         let metadata = input.metadata.filter { !isEmptyString($0.value) }
-        let result = try mapUniqueViolation(to: duplicateEmail) {
-            try db.query(
-                """
-                INSERT INTO customers (id, email, name, metadata, created_at, updated_at) \
-                VALUES (\(ID<Customer>.generate()), \(input.email), \(input.name), \
-                \(Customer.encodeMetadata(metadata))::jsonb, \(now), \(now)) \
-                RETURNING \(unsafeSQL: Customer.columns)
-                """)
+        let id = ID<Customer>.generate()
+        for _ in 0..<8 {
+            let result = try mapUniqueViolation(to: duplicateEmail) {
+                try db.query(
+                    """
+                    INSERT INTO customers (id, email, name, metadata, invoice_prefix, created_at, updated_at) \
+                    VALUES (\(id), \(input.email), \(input.name), \(Customer.encodeMetadata(metadata))::jsonb, \
+                    \(prefixes()), \(now), \(now)) \
+                    ON CONFLICT (invoice_prefix) DO NOTHING RETURNING \(unsafeSQL: Customer.columns)
+                    """)
+            }
+            guard let row = result.first else { continue }
+            let customer = try Customer(row: row)
+            try EventLog.append(.customerCreated, customer, at: now, on: db)
+            return customer
         }
-        let customer = try Customer(row: result[0])
-        try EventLog.append(.customerCreated, customer, at: now, on: db)
-        return customer
+        // Eight collisions in a row among 2.8 × 10¹² prefixes: the generator is broken.
+        throw BillingError.conflict("no free invoice prefix was found; try again", slug: "invoice-prefix-taken")
     }
 
     public static func get(_ id: ID<Customer>, on db: Connection) throws -> Customer {

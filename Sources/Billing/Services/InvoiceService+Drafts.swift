@@ -116,8 +116,8 @@ extension InvoiceService {
             try CustomerService.saveBalances(
                 [invoice.customerID: invoice.totals.newBalance], events: &events, now: now, on: db)
         }
-        // The number last: the counter's lock is held until the transaction commits.
-        invoice.number = Invoice.formatNumber(try InvoiceWriter.takeNumbers(1, on: db))
+        // The number last: the global counter's lock is held until the transaction commits.
+        invoice.number = try NumberSeries.nextInvoiceNumber(for: invoice.customerID, config.numbering, on: db)
         let totals = invoice.totals
         let lines = invoice.lines
         invoice = try Invoice(

@@ -51,12 +51,13 @@ enum InvoiceWriter {
             invoices[index].finalize(at: now)
         }
         // Everything above, the statements, the events known so far and the lines (their
-        // invoices are checked at commit, see sql/0004) are done before the counter row is
-        // locked: that lock serializes every transaction that makes invoices until it
-        // commits (the price of gapless numbers: a rolled-back transaction gives its numbers
-        // back), so only one statement runs while it is held before the commit: it takes
-        // the numbers, inserts the invoices and their events with them (measured: the
-        // billing run from 0.27 to 0.28–0.31 of its ceiling, against a statement for each).
+        // invoices are checked at commit, see sql/0004) are done before the numbers are
+        // taken: with the global series, that lock serializes every transaction that makes
+        // invoices until it commits (the price of one gapless series: a rolled-back
+        // transaction gives its numbers back), so only one statement runs while it is held
+        // before the commit: it takes the numbers, inserts the invoices and their events
+        // with them (measured: the billing run from 0.27 to 0.28–0.31 of its ceiling,
+        // against a statement for each). A customer's own series locks nothing new.
         var invoiceEvents = EventLog.Pending()
         for invoice in invoices {
             invoiceEvents.add(
@@ -65,11 +66,12 @@ enum InvoiceWriter {
                 invoice)
         }
         let statements = Inserts(invoices)
-        let numbered = statements.insert(numbered: true, events: invoiceEvents.rows, at: now)
+        let numbered = statements.insert(numbering: config.numbering, events: invoiceEvents.rows, at: now)
         try events.flush(at: now, on: db)
         try db.query(statements.lines)
-        let before = try db.query(numbered).first.flatMap { $0.int64(0) } ?? 0
-        for index in invoices.indices { invoices[index].number = Invoice.formatNumber(before + 1 + Int64(index)) }
+        let numbers = try db.query(numbered).rows.map { $0.string(0) }
+        guard numbers.count == invoices.count else { throw BillingError.notFound("no such customer") }
+        for index in invoices.indices { invoices[index].number = numbers[index] }
         events.add(.invoiceItemUpdated, each: items)
         return invoices
     }
@@ -84,7 +86,7 @@ enum InvoiceWriter {
         invoice.amountRemainingCents = invoice.totals.amountDue
         let statements = Inserts([invoice])
         try db.query(statements.lines)
-        try db.query(statements.insert(numbered: false, events: nil, at: now))
+        try db.query(statements.insert(numbering: nil, events: nil, at: now))
         events.add(.invoiceCreated, invoice)
         events.add(.invoiceItemUpdated, each: items)
         return invoice
@@ -137,17 +139,6 @@ enum InvoiceWriter {
         return (invoices, items)
     }
 
-    /// Takes `count` numbers of the gapless sequence and returns the first. The counter's
-    /// row lock is held until the transaction ends: take it last.
-    static func takeNumbers(_ count: Int, on db: Connection) throws -> Int64 {
-        let counter = try db.query(
-            """
-            UPDATE invoice_number_counter SET last_value = last_value + \(count)::bigint \
-            WHERE singleton RETURNING last_value
-            """)
-        return (counter.first.flatMap { $0.int64(0) } ?? 0) - Int64(count) + 1
-    }
-
     /// The INSERT statements of new invoices and their lines, built before their numbers
     /// are known.
     private struct Inserts {
@@ -188,35 +179,22 @@ enum InvoiceWriter {
             self.lines = InvoiceWriter.insertLines(lines)
         }
 
-        /// Inserts the invoices; `numbered`: with the next numbers of the counter, in order
-        /// (as `Invoice.formatNumber` writes them), taken in this statement: the counter's
-        /// row lock is taken here and held until commit. Otherwise (drafts) the counter is
-        /// not touched and the numbers are NULL. Answers the counter's value before them.
+        /// Inserts the invoices, numbered from `numbering`'s series in this statement (see
+        /// `NumberSeries.numberingCTEs`), or not at all (drafts: `nil`), and answers their
+        /// numbers in order.
         ///
         /// `events`, one body per invoice in the same order, rendered with `"number":null`,
         /// are appended in the same statement with each invoice's number put in its body:
         /// the pattern can only be that key (a quote inside a JSON string is escaped), and an
         /// invoice's lines have no `number`.
         func insert(
-            numbered: Bool, events: (ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String)?,
+            numbering: InvoiceNumbering?, events: (ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String)?,
             at time: Timestamp
         ) -> SQLQuery {
-            let number = "c.before + v.n"
-            let eventNumber = "c.before + e.body"
             let events = events ?? (SQLArray([UUID128]()), SQLArray([String]()), SQLArray([Int]()), "[]")
             return """
-                WITH c AS (UPDATE invoice_number_counter SET last_value = last_value + \(count)::bigint \
-                WHERE singleton AND \(numbered) RETURNING last_value - \(count)::bigint AS before), \
-                i AS (INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
-                description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, \
-                balance_applied_cents, amount_cents, amount_remaining_cents, period_start, period_end, due_at, \
-                finalized_at, created_at, paid_at) \
-                SELECT v.id, 'INV-' || lpad((\(unsafeSQL: number))::text, greatest(6, length((\(unsafeSQL: number))::text)), '0'), \
-                v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, v.description, \
-                v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
-                v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
-                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at FROM unnest(\(id)::uuid[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \(reason)::text[], \
-                \(status)::text[], \(currency)::text[], \(description)::text[], \(daysUntilDue)::int[], \
+                WITH v AS (SELECT * FROM unnest(\(id)::uuid[], \(customerID)::uuid[], \(subscriptionID)::uuid[], \
+                \(reason)::text[], \(status)::text[], \(currency)::text[], \(description)::text[], \(daysUntilDue)::int[], \
                 \(subtotal)::bigint[], \(discount)::bigint[], \(discounts)::text[], \(tax)::bigint[], \
                 \(taxes)::text[], \(total)::bigint[], \(balanceApplied)::bigint[], \(amount)::bigint[], \
                 \(remaining)::bigint[], \(periodStart)::timestamptz[], \(periodEnd)::timestamptz[], \
@@ -224,15 +202,23 @@ enum InvoiceWriter {
                 \(paidAt)::timestamptz[]) WITH ORDINALITY AS v(id, customer_id, subscription_id, billing_reason, \
                 status, currency, description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, \
                 taxes, total_cents, balance_applied_cents, amount_cents, amount_remaining_cents, period_start, \
-                period_end, due_at, finalized_at, created_at, paid_at, n) LEFT JOIN c ON true), \
+                period_end, due_at, finalized_at, created_at, paid_at, n)), \
+                \(unsafeSQL: NumberSeries.numberingCTEs(numbering)), \
+                i AS (INSERT INTO invoices (id, number, customer_id, subscription_id, billing_reason, status, currency, \
+                description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, \
+                balance_applied_cents, amount_cents, amount_remaining_cents, period_start, period_end, due_at, \
+                finalized_at, created_at, paid_at) \
+                SELECT v.id, numbered.number, v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, \
+                v.description, v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
+                v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
+                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at FROM v JOIN numbered ON numbered.n = v.n), \
                 e AS (INSERT INTO events (id, type, created_at, data) \
-                SELECT e.id, e.type, \(time), replace(b.data::text, '"number":null', '"number":"INV-' || \
-                lpad((\(unsafeSQL: eventNumber))::text, greatest(6, length((\(unsafeSQL: eventNumber))::text)), '0') || '"') \
+                SELECT e.id, e.type, \(time), replace(b.data::text, '"number":null', '"number":"' || numbered.number || '"') \
                 FROM ROWS FROM (unnest(\(events.ids)::uuid[]), unnest(\(events.kinds)::text[]), \
                 unnest(\(events.bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
                 JOIN json_array_elements(\(events.bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \
-                CROSS JOIN c ORDER BY e.n) \
-                SELECT before FROM c
+                JOIN numbered ON numbered.n = e.body ORDER BY e.n) \
+                SELECT number FROM numbered ORDER BY n
                 """
         }
     }

@@ -25,7 +25,9 @@ enum CreditNoteRoutes {
                 invoiceID: invoiceID, amount: amount, reason: reason, memo: memo, refund: refund, credit: credit,
                 outOfBand: outOfBand)
         } perform: { input, call in
-            .json(201, try CreditNoteService.create(input, now: call.now, on: call.database()))
+            .json(
+                201,
+                try CreditNoteService.create(input, now: call.now, config: call.context.config, on: call.database()))
         }
 
         api.read("/credit-notes") { call in

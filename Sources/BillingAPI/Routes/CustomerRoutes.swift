@@ -9,6 +9,7 @@ enum CustomerRoutes {
             let email = Validation.email(&reader, required: true)
             let name = reader.string("name", required: true, maxLength: 200)
             let metadata = reader.stringMap("metadata") ?? []
+            refuseInvoicePrefix(&reader)
             guard let email, let name else { return nil }
             return CustomerService.Create(email: email, name: name, metadata: metadata)
         } perform: { input, call in
@@ -32,6 +33,7 @@ enum CustomerRoutes {
             let name = reader.string("name", maxLength: 200)
             let metadata = reader.stringMap("metadata")
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
+            refuseInvoicePrefix(&reader)
             return CustomerService.Update(email: email, name: name, metadata: metadata, taxRateIDs: rates)
         } perform: { input, call in
             .json(200, try CustomerService.update(call.id(0, "customer"), input, now: call.now, on: call.database()))
@@ -42,5 +44,13 @@ enum CustomerRoutes {
             let customer = try CustomerService.get(call.id(0, "customer"), on: db)
             return try InvoiceRoutes.list(call, customerID: customer.id)
         }
+    }
+
+    /// The prefix is the service's to give (invoicing.md §1): a client that sends one is
+    /// told why, rather than "unknown field" for a field it can read.
+    private static func refuseInvoicePrefix(_ reader: inout FieldReader) {
+        guard reader.has("invoice_prefix") else { return }
+        reader.markKnown("invoice_prefix")
+        reader.fail("invoice_prefix", "is given by the service when the customer is created and never changes")
     }
 }

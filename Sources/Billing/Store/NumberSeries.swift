@@ -1,0 +1,92 @@
+import Common
+import Postgres
+
+/// Where invoice and credit-note numbers come from (`INVOICE_NUMBERING`, invoicing.md §1):
+/// one series for the whole service (`INV-000001`, `CN-000001`), or one for each customer
+/// (`<prefix>-0001`, `<prefix>-CN-0001`). Both are gapless: a number is taken by an
+/// `UPDATE` of its counter, which a rolled-back transaction undoes. The global counter's
+/// row lock makes every transaction that takes a number wait for the one before it to
+/// commit; a customer's counters are on its row, which every such transaction has locked
+/// already (the lock order: customer, subscription, counter), so customers never wait on
+/// each other. PostgreSQL writes every number (`document_number`, sql/0009), in one place.
+public enum InvoiceNumbering: String, Sendable, CaseIterable {
+    case global
+    case perCustomer = "per_customer"
+}
+
+enum NumberSeries {
+    /// Takes the next invoice number of `customer`'s series. With the global series the
+    /// counter's lock is held until the transaction ends: take it last.
+    static func nextInvoiceNumber(
+        for customer: ID<Customer>, _ numbering: InvoiceNumbering, on db: Connection
+    ) throws -> String {
+        let query: SQLQuery
+        if numbering == .global {
+            query = """
+                UPDATE invoice_number_counter SET last_value = last_value + 1 WHERE singleton \
+                RETURNING document_number('INV-', last_value, 6)
+                """
+        } else {
+            query = """
+                UPDATE customers SET invoice_number_last = invoice_number_last + 1 WHERE id = \(customer) \
+                RETURNING document_number(invoice_prefix || '-', invoice_number_last, 4)
+                """
+        }
+        return try number(of: query, on: db)
+    }
+
+    /// Takes the next credit-note number of `customer`'s series (the same setting as invoices).
+    static func nextCreditNoteNumber(
+        for customer: ID<Customer>, _ numbering: InvoiceNumbering, on db: Connection
+    ) throws -> String {
+        let query: SQLQuery
+        if numbering == .global {
+            query = """
+                UPDATE credit_note_number_counter SET last_value = last_value + 1 WHERE singleton \
+                RETURNING document_number('CN-', last_value, 6)
+                """
+        } else {
+            query = """
+                UPDATE customers SET credit_note_number_last = credit_note_number_last + 1 WHERE id = \(customer) \
+                RETURNING document_number(invoice_prefix || '-CN-', credit_note_number_last, 4)
+                """
+        }
+        return try number(of: query, on: db)
+    }
+
+    private static func number(of query: SQLQuery, on db: Connection) throws -> String {
+        guard let number = try db.query(query).first?.string(0) else {
+            throw BillingError.notFound("no such customer")
+        }
+        return number
+    }
+
+    /// The common table expressions that number the invoices of `v` (one row per invoice:
+    /// `n`, its position, and `customer_id`) in a `WITH` list, ending in `numbered (n,
+    /// number)`: taken from the chosen series, in the order of `n` (within each customer
+    /// for theirs), all in the statement that inserts the invoices. Unnumbered (drafts):
+    /// `nil`, and no counter is touched.
+    static func numberingCTEs(_ numbering: InvoiceNumbering?) -> String {
+        switch numbering {
+        case nil:
+            return "numbered AS (SELECT v.n, NULL::text AS number FROM v)"
+        case .global:
+            return """
+                k AS (SELECT count(*) AS taken FROM v), \
+                c AS (UPDATE invoice_number_counter SET last_value = last_value + k.taken FROM k WHERE singleton \
+                RETURNING last_value - k.taken AS before), \
+                numbered AS (SELECT v.n, document_number('INV-', c.before + v.n, 6) AS number FROM v CROSS JOIN c)
+                """
+        case .perCustomer:
+            return """
+                k AS (SELECT customer_id, count(*) AS taken FROM v GROUP BY customer_id), \
+                c AS (UPDATE customers SET invoice_number_last = invoice_number_last + k.taken FROM k \
+                WHERE customers.id = k.customer_id \
+                RETURNING customers.id, customers.invoice_prefix, customers.invoice_number_last - k.taken AS before), \
+                numbered AS (SELECT v.n, document_number(c.invoice_prefix || '-', \
+                c.before + row_number() OVER (PARTITION BY v.customer_id ORDER BY v.n), 4) AS number \
+                FROM v JOIN c ON c.id = v.customer_id)
+                """
+        }
+    }
+}
