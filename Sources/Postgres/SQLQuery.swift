@@ -36,6 +36,34 @@ public struct SQLQuery: ExpressibleByStringInterpolation, Sendable {
     /// Appends statement text; use only with literals, never with input.
     public mutating func append(unsafeSQL text: String) { sql += text }
 
+    /// Appends another statement, its placeholders renumbered after this one's: statements
+    /// built in parts. `other`'s text may use `$` followed by digits only in placeholders (no
+    /// dollar quoting).
+    public mutating func append(_ other: SQLQuery) {
+        let offset = binds.count
+        binds += other.binds
+        guard offset > 0, other.sql.contains("$") else {
+            sql += other.sql
+            return
+        }
+        var digits = ""
+        var inPlaceholder = false
+        func flush() {
+            if inPlaceholder { sql += digits.isEmpty ? "$" : "$\((Int(digits) ?? 0) + offset)" }
+            inPlaceholder = false
+            digits = ""
+        }
+        for character in other.sql {
+            if inPlaceholder, character.isASCII, character.isNumber {
+                digits.append(character)
+                continue
+            }
+            flush()
+            if character == "$" { inPlaceholder = true } else { sql.append(character) }
+        }
+        flush()
+    }
+
     /// Appends a parameter placeholder bound to `value`.
     public mutating func append(bind value: some SQLBindable) { append(bindText: value.sqlText) }
 

@@ -25,3 +25,16 @@ import Testing
         #expect(SQLArray([String]()).sqlText == "{}")
     }
 }
+
+@Suite struct SQLQueryTests {
+    @Test func appendsAStatementWithItsPlaceholdersRenumbered() {
+        let id = "a"
+        var query: SQLQuery = "WITH x AS (SELECT \(id), \(2)), "
+        query.append("y AS (SELECT \("b") || \("c"), '$' AS dollar) SELECT 1")
+        #expect(query.sql == "WITH x AS (SELECT $1, $2), y AS (SELECT $3 || $4, '$' AS dollar) SELECT 1")
+        #expect(query.binds == ["a", "2", "b", "c"])
+        var first: SQLQuery = "SELECT "
+        first.append("\(7) + $10")
+        #expect(first.sql == "SELECT $1 + $10" && first.binds == ["7"])
+    }
+}

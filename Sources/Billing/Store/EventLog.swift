@@ -61,6 +61,15 @@ public enum EventLog {
                 """)
         }
 
+        /// The events of one object's body (all of them share it) as statement parameters:
+        /// their ids, their types and that body (no events: empty arrays, a null body).
+        var rowsOfOneBody: (ids: SQLArray, kinds: SQLArray, body: String?) {
+            precondition(bodyCount <= 1, "the events have more than one body")
+            // The bodies' array is still open: its first byte is "[", the rest is the body.
+            let body = bodyCount == 0 ? nil : String(decoding: bodies.bytes.dropFirst(), as: UTF8.self)
+            return (SQLArray(ID<Event>.generate(count: kinds.count)), SQLArray(kinds) { $0.rawValue }, body)
+        }
+
         /// The events as statement parameters: their ids, types, the position of each one's
         /// body (from 1), and the bodies as one JSON array.
         var rows: (ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String) {

@@ -15,55 +15,53 @@ public enum InvoiceNumbering: String, Sendable, CaseIterable {
 }
 
 enum NumberSeries {
-    /// Takes the next invoice number of `customer`'s series. With the global series the
-    /// counter's lock is held until the transaction ends: take it last.
-    static func nextInvoiceNumber(
-        for customer: ID<Customer>, _ numbering: InvoiceNumbering, on db: Connection
-    ) throws -> String {
-        let query: SQLQuery
-        if numbering == .global {
-            query = """
+    enum Document {
+        case invoice, creditNote
+    }
+
+    /// The statement that takes the next number of `customer`'s series of `document` and
+    /// answers it as `number`. With the global series the counter's row lock is held until
+    /// the transaction ends: take it last.
+    static func takingNext(_ document: Document, of customer: ID<Customer>, _ numbering: InvoiceNumbering)
+        -> SQLQuery
+    {
+        switch (numbering, document) {
+        case (.global, .invoice):
+            return """
                 UPDATE invoice_number_counter SET last_value = last_value + 1 WHERE singleton \
-                RETURNING document_number('INV-', last_value, 6)
+                RETURNING document_number('INV-', last_value, 6) AS number
                 """
-        } else {
-            query = """
-                UPDATE customers SET invoice_number_last = invoice_number_last + 1 WHERE id = \(customer) \
-                RETURNING document_number(invoice_prefix || '-', invoice_number_last, 4)
-                """
-        }
-        return try number(of: query, on: db)
-    }
-
-    /// Takes the next credit-note number of `customer`'s series (the same setting as invoices).
-    static func nextCreditNoteNumber(
-        for customer: ID<Customer>, _ numbering: InvoiceNumbering, on db: Connection
-    ) throws -> String {
-        let query: SQLQuery
-        if numbering == .global {
-            query = """
+        case (.global, .creditNote):
+            return """
                 UPDATE credit_note_number_counter SET last_value = last_value + 1 WHERE singleton \
-                RETURNING document_number('CN-', last_value, 6)
+                RETURNING document_number('CN-', last_value, 6) AS number
                 """
-        } else {
-            query = """
+        case (.perCustomer, .invoice):
+            return """
+                UPDATE customers SET invoice_number_last = invoice_number_last + 1 WHERE id = \(customer) \
+                RETURNING document_number(invoice_prefix || '-', invoice_number_last, 4) AS number
+                """
+        case (.perCustomer, .creditNote):
+            return """
                 UPDATE customers SET credit_note_number_last = credit_note_number_last + 1 WHERE id = \(customer) \
-                RETURNING document_number(invoice_prefix || '-CN-', credit_note_number_last, 4)
+                RETURNING document_number(invoice_prefix || '-CN-', credit_note_number_last, 4) AS number
                 """
         }
-        return try number(of: query, on: db)
     }
 
-    private static func number(of query: SQLQuery, on db: Connection) throws -> String {
-        guard let number = try db.query(query).first?.string(0) else {
+    /// Takes the next number of `customer`'s series of `document` (see `takingNext`).
+    static func next(_ document: Document, of customer: ID<Customer>, _ numbering: InvoiceNumbering, on db: Connection)
+        throws -> String
+    {
+        guard let number = try db.query(takingNext(document, of: customer, numbering)).first?.string(0) else {
             throw BillingError.notFound("no such customer")
         }
         return number
     }
 
-    /// The common table expressions that number the invoices of `v` (one row per invoice:
-    /// `n`, its position, and `customer_id`) in a `WITH` list, ending in `numbered (n,
-    /// number)`: taken from the chosen series, in the order of `n` (within each customer
+    /// The common table expressions that number a batch of invoices `v` (one row per
+    /// invoice: `n`, its position, and `customer_id`) in a `WITH` list, ending in `numbered
+    /// (n, number)`: taken from the chosen series, in the order of `n` (within each customer
     /// for theirs), all in the statement that inserts the invoices. Unnumbered (drafts):
     /// `nil`, and no counter is touched.
     static func numberingCTEs(_ numbering: InvoiceNumbering?) -> String {
