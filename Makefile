@@ -50,7 +50,7 @@ test: lint build unit e2e
 e2e: build
 	@dir=$$(mktemp -d $(DATA)/test-XXXXXX); \
 	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
-	BILLING_RUN_INTERVAL=0 scripts/stack.sh up $$dir $(TEST_PORT) && \
+	BILLING_RUN_INTERVAL=0 WEBHOOK_SENDER=0 scripts/stack.sh up $$dir $(TEST_PORT) && \
 	BASE_URL=http://127.0.0.1:$(TEST_PORT) STACK_DIR=$$dir DATABASE_URL="$$(scripts/stack.sh url $$dir)" \
 	APP_DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" \
 	BILLING_BIN=$(CURDIR)/.build/release/billing REPO_ROOT=$(CURDIR) \

@@ -30,6 +30,11 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .target(name: "CShim"),
         .target(name: "Common", dependencies: ["CShim", "CCrypto"], swiftSettings: settings),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CShim", "Common"], swiftSettings: settings),
@@ -37,9 +42,15 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["Common"], swiftSettings: settings),
         .target(name: "Billing", dependencies: ["Common", "Postgres"], swiftSettings: settings),
         .target(
+            name: "Webhooks",
+            dependencies: ["CCurl", "Common", "Postgres", "Billing", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
+        .target(
             name: "BillingAPI",
             dependencies: [
-                "CShim", "Common", "HTTP", "Billing", "Postgres", .product(name: "Logging", package: "swift-log"),
+                "CShim", "Common", "HTTP", "Billing", "Postgres", "Webhooks",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
         ),
@@ -51,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "billing",
             dependencies: [
-                "Pool", "BillingAPI", "Billing", "Postgres", "FastCGI", "HTTP", "Common",
+                "Pool", "BillingAPI", "Billing", "Postgres", "FastCGI", "HTTP", "Common", "Webhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -60,6 +71,7 @@ let package = Package(
         .testTarget(name: "CommonTests", dependencies: ["Common"], swiftSettings: settings),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Common"], swiftSettings: settings),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Common"], swiftSettings: settings),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Billing", "Common"], swiftSettings: settings),
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: settings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Common"], swiftSettings: settings),
         .testTarget(

@@ -34,6 +34,7 @@ deps() {
     [ -f /usr/include/fcgiapp.h ] || missing+=(libfcgi-dev)
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
     [ -f /usr/include/openssl/hmac.h ] || missing+=(libssl-dev)
+    compgen -G "/usr/include/*/curl/curl.h" >/dev/null || [ -f /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
     [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || missing+=(postgresql)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v curl >/dev/null || missing+=(curl)
@@ -164,7 +165,8 @@ up() {
     log "starting the pool ($WORKERS workers x $THREADS threads)"
     DATABASE_URL=$url BILLING_RUN_INTERVAL=${BILLING_RUN_INTERVAL:-60} nohup "$BIN" serve --socket "$dir/billing.sock" \
         --socket-group "$(id -gn "$NGINX_USER")" --workers "$WORKERS" --threads "$THREADS" \
-        --pid-file "$dir/billing.pid" >>"$dir/billing.log" 2>&1 &
+        --pid-file "$dir/billing.pid" $([ "${WEBHOOK_SENDER:-1}" = 0 ] && echo --no-webhook-sender) \
+        >>"$dir/billing.log" 2>&1 &
     for _ in $(seq 100); do [ -S "$dir/billing.sock" ] && break; sleep 0.1; done
     [ -S "$dir/billing.sock" ] || { tail -n 20 "$dir/billing.log" >&2; exit 1; }
 

@@ -53,6 +53,7 @@ public struct API: Sendable {
         CreditNoteRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
         EventRoutes.register(in: &api)
+        WebhookRoutes.register(in: &api)
         return api
     }
 

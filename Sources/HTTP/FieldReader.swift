@@ -135,6 +135,28 @@ public struct FieldReader {
         return ids
     }
 
+    /// An array of strings, each 1…`maxLength` characters.
+    public mutating func strings(_ name: String, required: Bool = false, maxCount: Int, maxLength: Int) -> [String]? {
+        guard let value = value(name, required: required) else { return nil }
+        guard case .array(let elements) = value else {
+            fail(name, "must be an array of strings, not \(value.typeName)")
+            return nil
+        }
+        guard elements.count <= maxCount else {
+            fail(name, "must have at most \(maxCount) elements")
+            return nil
+        }
+        var strings: [String] = []
+        for element in elements {
+            guard case .string(let text) = element, (1...maxLength).contains(text.count) else {
+                fail(name, "must be an array of strings of 1 to \(maxLength) characters")
+                return nil
+            }
+            strings.append(text)
+        }
+        return strings
+    }
+
     /// An RFC 3339 timestamp; an offset is accepted and normalised to UTC.
     public mutating func timestamp(_ name: String, required: Bool = false) -> Timestamp? {
         guard let text = string(name, required: required, maxLength: 64) else { return nil }

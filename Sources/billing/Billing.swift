@@ -11,7 +11,9 @@ struct BillingCommand: ParsableCommand {
         commandName: "billing",
         abstract: "A subscription-billing service: FastCGI responders behind nginx, state in PostgreSQL.",
         subcommands: [
-            Serve.self, WorkerCommand.self, Reload.self, Stop.self, Migrate.self, RunDue.self, APIKeyCommand.self,
+            Serve.self, WorkerCommand.self, Reload.self, Stop.self, Migrate.self, RunDue.self,
+            WebhookSenderCommand.self,
+            APIKeyCommand.self,
         ])
 
     static func bootstrapLogging() {

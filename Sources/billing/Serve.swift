@@ -50,6 +50,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds between billing runs started by the pool (0: off). Default: $BILLING_RUN_INTERVAL, else 60.")
     var billingRunInterval: Int?
 
+    @Flag(inversion: .prefixedNo, help: "Run a webhook sender beside the workers (restarted if it dies).")
+    var webhookSender = true
+
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
@@ -78,9 +81,11 @@ struct Serve: ParsableCommand {
             "\(maxRequests)",
         ]
         var runCommand = [executablePath(), "run-due"]
+        var senderCommand = [executablePath(), "webhook-sender"]
         if let url = database.databaseURL {
             command += ["--database-url", url]
             runCommand += ["--database-url", url]
+            senderCommand += ["--database-url", url]
         }
         let interval = billingRunInterval ?? processEnvironment()["BILLING_RUN_INTERVAL"].flatMap { Int($0) } ?? 60
         let master = Master(
@@ -88,7 +93,8 @@ struct Serve: ParsableCommand {
                 listen: socket, workers: workers, workerCommand: command, gracefulTimeoutSeconds: gracefulTimeout,
                 readyTimeoutSeconds: readyTimeout, requestTimeoutSeconds: requestTimeout, pidFile: pidFile,
                 scoreboardPath: scoreboardPath,
-                jobs: interval > 0 ? [Master.Job(name: "billing run", command: runCommand, interval: interval)] : [],
+                jobs: (interval > 0 ? [Master.Job(name: "billing run", command: runCommand, interval: interval)] : [])
+                    + (webhookSender ? [Master.Job(name: "webhook sender", command: senderCommand, interval: 0)] : []),
                 socketGroup: socketGroup),
             logger: Logger(label: "billing.pool"))
         throw ExitCode(try master.run())

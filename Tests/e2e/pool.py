@@ -31,7 +31,7 @@ def free_port():
 
 class Pool:
     def __init__(self, workers=2, threads=2, extra=(), listen_also=None, rate_limit="100000r/s", rate_burst=100000,
-                 also_upstream=(), billing_run_interval=0, env=None):
+                 also_upstream=(), billing_run_interval=0, env=None, webhook_sender=False):
         # nginx's workers run unprivileged: the folder must be reachable by them.
         self.dir = tempfile.mkdtemp(prefix="billing-pool-", dir="/tmp")
         os.chmod(self.dir, 0o755)
@@ -48,7 +48,7 @@ class Pool:
         self.process = subprocess.Popen(
             [self.binary, "serve", "--socket", self.socket, "--workers", str(workers), "--threads", str(threads),
              "--pid-file", self.pid_file, "--graceful-timeout", "10", "--ready-timeout", "5",
-             "--socket-group", NGINX_GROUP, *extra],
+             "--socket-group", NGINX_GROUP, *([] if webhook_sender else ["--no-webhook-sender"]), *extra],
             stdout=self.log, stderr=self.log, env=env)
         self._start_nginx(listen_also, rate_limit, rate_burst, also_upstream)
         self.wait_healthy()

@@ -29,6 +29,10 @@ public struct Event: Sendable, RowDecodable {
         case couponUpdated = "coupon.updated"
         case creditNoteCreated = "credit_note.created"
         case creditNoteVoided = "credit_note.voided"
+        case webhookEndpointCreated = "webhook_endpoint.created"
+        case webhookEndpointUpdated = "webhook_endpoint.updated"
+        case webhookEndpointDeleted = "webhook_endpoint.deleted"
+        case webhookEndpointDisabled = "webhook_endpoint.disabled"
     }
 
     public var id: ID<Event>

@@ -91,6 +91,13 @@ public enum EventLog {
             """)
     }
 
+    public static func get(_ id: ID<Event>, on db: Connection) throws -> Event {
+        guard let row = try db.query("SELECT \(unsafeSQL: Event.columns) FROM events WHERE id = \(id)").first else {
+            throw BillingError.notFound("no such event")
+        }
+        return try Event(row: row)
+    }
+
     public static func list(type: String?, page: PageRequest, on db: Connection) throws -> Page<Event> {
         var query = ListQuery(table: "events", columns: Event.columns)
         query.filter("type", type)

@@ -1,0 +1,82 @@
+import Billing
+import Common
+import Testing
+import Webhooks
+
+@Suite struct WebhookSignatureTests {
+    /// The expected values were computed by Python's hmac module, not by this code.
+    @Test func signsLikeStripeWithOneSignaturePerSecret() {
+        let body = Array(#"{"a":1}"#.utf8)
+        let time = Timestamp(epochSeconds: 1_700_000_000)
+        #expect(
+            WebhookSignature.header(body: body, secrets: ["whsec_test"], at: time)
+                == "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789")
+        #expect(
+            WebhookSignature.header(body: body, secrets: ["whsec_test", "whsec_old"], at: time)
+                == "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789,"
+                + "v1=b9d801502bb535e960ee9aeee7a294b082bda5089d79c7db610b85116ce6faa6")
+    }
+
+    @Test func retriesFollowTheScheduleWithTenPercentJitterThenStop() {
+        let schedule = [60, 300, 1800]
+        let time = Timestamp(epochSeconds: 1_000_000)
+        for (attempts, wait) in zip(1..., schedule) {
+            for _ in 0..<200 {
+                let next = WebhookDeliveryStore.nextAttempt(after: attempts, at: time, schedule: schedule)
+                let seconds = (next?.epochSeconds ?? 0) - time.epochSeconds
+                #expect(Double(seconds) >= Double(wait) * 0.9 - 0.5 && Double(seconds) <= Double(wait) * 1.1 + 0.5)
+            }
+        }
+        #expect(WebhookDeliveryStore.nextAttempt(after: 4, at: time, schedule: schedule) == nil)
+    }
+}
+
+@Suite struct WebhookAddressTests {
+    static func v4(_ text: String) -> [UInt8] { text.split(separator: ".").map { UInt8($0)! } }
+
+    /// IPv6 from 8 groups (no `::` shorthand here, to keep the table explicit).
+    static func v6(_ groups: [UInt16]) -> [UInt8] { groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } }
+
+    @Test(arguments: [
+        ("127.0.0.1", false), ("127.255.0.9", false), ("10.0.0.1", false), ("172.16.0.1", false),
+        ("172.31.255.255", false), ("172.32.0.1", true), ("192.168.1.1", false), ("169.254.169.254", false),
+        ("100.64.0.1", false), ("100.128.0.1", true), ("0.0.0.0", false), ("224.0.0.1", false),
+        ("255.255.255.255", false), ("198.18.0.1", false), ("8.8.8.8", true), ("93.184.216.34", true),
+    ])
+    func ipv4(_ address: String, _ allowed: Bool) {
+        #expect(WebhookAddress.isAllowed(Self.v4(address)) == allowed, "\(address)")
+    }
+
+    @Test func ipv6() {
+        let cases: [([UInt16], Bool)] = [
+            ([0, 0, 0, 0, 0, 0, 0, 1], false),  // ::1
+            ([0, 0, 0, 0, 0, 0, 0, 0], false),  // ::
+            ([0, 0, 0, 0, 0, 0xFFFF, 0x7F00, 0x0001], false),  // ::ffff:127.0.0.1
+            ([0, 0, 0, 0, 0, 0xFFFF, 0x0A00, 0x0001], false),  // ::ffff:10.0.0.1
+            ([0, 0, 0, 0, 0, 0xFFFF, 0x0808, 0x0808], true),  // ::ffff:8.8.8.8
+            ([0x64, 0xFF9B, 0, 0, 0, 0, 0xA9FE, 0xA9FE], false),  // 64:ff9b::169.254.169.254
+            ([0xFE80, 0, 0, 0, 0, 0, 0, 1], false),  // link-local
+            ([0xFD00, 0, 0, 0, 0, 0, 0, 1], false),  // unique local
+            ([0xFF02, 0, 0, 0, 0, 0, 0, 1], false),  // multicast
+            ([0x2606, 0x4700, 0, 0, 0, 0, 0, 0x1111], true),  // a public address
+        ]
+        for (groups, allowed) in cases {
+            #expect(WebhookAddress.isAllowed(Self.v6(groups)) == allowed, "\(groups)")
+        }
+    }
+
+    @Test func urls() {
+        #expect(
+            WebhookAddress.parse("https://Example.com/hook?x=1")
+                == .init(scheme: "https", host: "example.com", port: 443))
+        #expect(WebhookAddress.parse("http://[::1]:8080/") == .init(scheme: "http", host: "::1", port: 8080))
+        #expect(WebhookAddress.parse("http://127.0.0.1:9/x") == .init(scheme: "http", host: "127.0.0.1", port: 9))
+        for bad in [
+            "ftp://example.com", "https://user:pw@example.com/", "https:///path", "https://example.com:0/",
+            "https://example.com:70000/", "example.com/hook", "https://example.com/#frag", "https://exa mple.com/",
+        ] {
+            #expect(WebhookAddress.parse(bad) == nil, "\(bad)")
+        }
+        #expect(WebhookAddress.resolve("127.0.0.1") == [[127, 0, 0, 1]])
+    }
+}

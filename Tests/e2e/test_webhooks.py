@@ -1,0 +1,206 @@
+"""webhooks.md with a real receiver on loopback: a pool that accepts http:// and private
+addresses (WEBHOOK_ALLOW_HTTP=1, WEBHOOK_ALLOW_PRIVATE=1, short retry schedule) and its own
+supervised sender; signatures checked by Python's own HMAC; the SSRF rule through the main
+stack, which allows neither."""
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from conftest import Client, new_customer, new_plan, sql
+from pool import Pool
+from webhook_receiver import Receiver, endpoint
+
+SCHEDULE = "1,1,2"
+
+
+@pytest.fixture(scope="module")
+def hooks_pool():
+    pool = Pool(workers=1, threads=4, webhook_sender=True,
+                env={"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_RETRY_SCHEDULE": SCHEDULE,
+                     "WEBHOOK_DISABLE_AFTER": "3"})
+    yield pool
+    pool.stop()
+    # The endpoints' receivers are gone: later tests' events go nowhere.
+    sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+
+
+@pytest.fixture()
+def hooks(api_key, hooks_pool):
+    # Each test's endpoints only: the earlier tests' receivers are gone.
+    sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+    return Client(api_key, base=hooks_pool.base)
+
+
+@pytest.fixture()
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def signatures(header):
+    parts = [p.split("=", 1) for p in header.split(",")]
+    return next(v for k, v in parts if k == "t"), [v for k, v in parts if k == "v1"]
+
+
+def verify(request, secret):
+    """The receiver's side, as the README shows it: Stripe's scheme with Python's hmac."""
+    t, v1s = signatures(request["headers"]["Billing-Signature"])
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + request["body"], hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for v in v1s)
+
+
+def delivery_of(client, endpoint_id, event_type, timeout=20, status=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        data = client.get(f"/webhook-endpoints/{endpoint_id}/deliveries").json()["data"]
+        found = [d for d in data if d["event_type"] == event_type and (status is None or d["status"] == status)]
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {status or ''} delivery of {event_type}")
+
+
+def test_a_signed_delivery_is_the_event_byte_for_byte(hooks, receiver):
+    hook = endpoint(hooks, receiver.url)
+    assert hook["secret"].startswith("whsec_") and len(hook["secret"]) == 6 + 43
+    customer = new_customer(hooks)
+    request = [r for r in receiver.wait_for("customer.created", timeout=15)
+               if json.loads(r["body"])["data"]["id"] == customer["id"]][0]
+    event = json.loads(request["body"])
+    shown = hooks.get(f"/events/{event['id']}")
+    assert shown.status_code == 200 and shown.content == request["body"]
+    assert verify(request, hook["secret"])
+    headers = request["headers"]
+    assert headers["Content-Type"] == "application/json" and headers["Billing-Event-Id"] == event["id"]
+    assert headers["User-Agent"].startswith("billing-webhooks/")
+    delivery = hooks.get(f"/webhook-deliveries/{headers['Billing-Delivery-Id']}").json()
+    deadline = time.time() + 10
+    while delivery["status"] == "pending" and time.time() < deadline:
+        time.sleep(0.1)
+        delivery = hooks.get(f"/webhook-deliveries/{headers['Billing-Delivery-Id']}").json()
+    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("succeeded", 1, 200)
+    assert delivery["next_attempt_at"] is None and delivery["last_response_excerpt"] == "ok"
+    # The secret is in no read, list or event.
+    for text in (hooks.get(f"/webhook-endpoints/{hook['id']}").text, hooks.get("/webhook-endpoints").text,
+                 hooks.get("/events?type=webhook_endpoint.created").text):
+        assert hook["secret"] not in text and "secret" not in json.loads(text).get("data", [json.loads(text)])[0]
+
+
+def test_only_the_types_an_endpoint_asked_for(hooks, receiver):
+    hook = endpoint(hooks, receiver.url, types=["plan.created"])
+    new_customer(hooks)
+    plan = new_plan(hooks)
+    received = receiver.wait_for("plan.created")
+    assert json.loads(received[0]["body"])["data"]["id"] == plan["id"]
+    time.sleep(0.5)
+    assert {json.loads(r["body"])["type"] for r in receiver.requests} == {"plan.created"}
+    assert hooks.delete(f"/webhook-endpoints/{hook['id']}").json() == {"id": hook["id"], "deleted": True}
+
+
+def test_a_receiver_that_fails_twice_gets_three_attempts_on_the_schedule(hooks):
+    """Failing for about a second, less than WEBHOOK_DISABLE_AFTER: the endpoint stays."""
+    receiver = Receiver(answers=[500, 503])
+    try:
+        hook = endpoint(hooks, receiver.url, types=["plan.created"])
+        new_plan(hooks)
+        received = receiver.wait_for("plan.created", count=3, timeout=20)
+        gaps = [b["at"] - a["at"] for a, b in zip(received, received[1:])]
+        assert all(0.85 <= gap <= 2.5 for gap in gaps), gaps  # 1 s ± 10%, plus the sender's polling
+        assert len({r["headers"]["Billing-Delivery-Id"] for r in received}) == 1
+        delivery = delivery_of(hooks, hook["id"], "plan.created", status="succeeded")
+        assert delivery["attempts"] == 3 and delivery["last_status_code"] == 200
+    finally:
+        receiver.close()
+
+
+def test_an_endpoint_that_always_fails_is_retried_then_failed_and_disabled(hooks):
+    """Four attempts 1, 1 and 2 s apart: failing for longer than WEBHOOK_DISABLE_AFTER (3 s)
+    by the last one only."""
+    receiver = Receiver(answers=[500] * 10)
+    try:
+        hook = endpoint(hooks, receiver.url, types=["plan.created"])
+        new_plan(hooks)
+        delivery = delivery_of(hooks, hook["id"], "plan.created", status="failed", timeout=20)
+        assert delivery["attempts"] == 4 and delivery["last_status_code"] == 500 and delivery["next_attempt_at"] is None
+        shown = hooks.get(f"/webhook-endpoints/{hook['id']}").json()
+        assert shown["disabled"] is True and shown["disabled_reason"] == "failing"
+        disabled = hooks.get("/events?type=webhook_endpoint.disabled").json()["data"]
+        assert any(e["data"]["id"] == hook["id"] for e in disabled)
+        # A manual retry makes one more attempt now and answers once it is over.
+        receiver.answers.clear()
+        retried = hooks.post(f"/webhook-deliveries/{delivery['id']}/retry")
+        assert retried.status_code == 200, retried.text
+        assert (retried.json()["status"], retried.json()["attempts"]) == ("succeeded", 5)
+    finally:
+        receiver.close()
+
+
+def test_a_rotated_secret_signs_beside_the_old_one_until_it_expires(hooks, receiver):
+    hook = endpoint(hooks, receiver.url, types=["plan.created"])
+    rotated = hooks.post(f"/webhook-endpoints/{hook['id']}/rotate-secret", {"expire_old_after_seconds": 3600}).json()
+    assert rotated["secret"] != hook["secret"]
+    new_plan(hooks)
+    request = receiver.wait_for("plan.created")[0]
+    assert len(signatures(request["headers"]["Billing-Signature"])[1]) == 2
+    assert verify(request, hook["secret"]) and verify(request, rotated["secret"])
+    # A second rotation drops the oldest at once: never more than two.
+    third = hooks.post(f"/webhook-endpoints/{hook['id']}/rotate-secret", {"expire_old_after_seconds": 0}).json()
+    new_plan(hooks)
+    request = receiver.wait_for("plan.created", count=2)[1]
+    assert len(signatures(request["headers"]["Billing-Signature"])[1]) == 1 and verify(request, third["secret"])
+
+
+def test_a_deleted_or_disabled_endpoint_gets_nothing_more(hooks, receiver):
+    gone = endpoint(hooks, receiver.url, types=["plan.created"])
+    paused = endpoint(hooks, receiver.url, types=["plan.updated"])
+    assert hooks.delete(f"/webhook-endpoints/{gone['id']}").status_code == 200
+    assert hooks.get(f"/webhook-endpoints/{gone['id']}").status_code == 404
+    assert hooks.patch(f"/webhook-endpoints/{paused['id']}", {"disabled": True}).json()["disabled_reason"] == "requested"
+    plan = new_plan(hooks)
+    hooks.patch(f"/plans/{plan['id']}", {"name": "Renamed"})
+    time.sleep(1.5)
+    assert receiver.requests == []
+    assert sql(f"SELECT count(*) FROM webhook_deliveries WHERE endpoint_id IN ('{gone['id']}', '{paused['id']}')") == [["0"]]
+
+
+def test_a_slow_endpoint_does_not_hold_up_a_fast_one(hooks):
+    slow, fast = Receiver(delay=8), Receiver()
+    try:
+        endpoint(hooks, slow.url, types=["plan.created"])
+        endpoint(hooks, fast.url, types=["plan.created"])
+        started = time.time()
+        for _ in range(5):
+            new_plan(hooks)
+        fast.wait_for("plan.created", count=5, timeout=6)
+        assert time.time() - started < 5, "the fast endpoint got its five while the slow one was still answering"
+    finally:
+        slow.close()
+        fast.close()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/hook", "https://[::1]/hook", "https://[::ffff:127.0.0.1]/hook",
+                                 "https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data",
+                                 "https://localhost/hook"])
+def test_private_addresses_are_refused_at_registration(client, url):
+    response = client.post("/webhook-endpoints", {"url": url, "enabled_events": ["*"]})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "url", response.text
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"url": "http://example.com/hook", "enabled_events": ["*"]}, "url"),
+    ({"url": "https://user:pw@example.com/hook", "enabled_events": ["*"]}, "url"),
+    ({"url": "ftp://example.com/hook", "enabled_events": ["*"]}, "url"),
+    ({"url": "https://example.com/" + "a" * 2048, "enabled_events": ["*"]}, "url"),
+    ({"url": "https://example.com/hook", "enabled_events": []}, "enabled_events"),
+    ({"url": "https://example.com/hook", "enabled_events": ["*", "plan.created"]}, "enabled_events"),
+    ({"url": "https://example.com/hook", "enabled_events": ["plan.exploded"]}, "enabled_events"),
+    ({"url": "https://example.com/hook", "enabled_events": "plan.created"}, "enabled_events"),
+])
+def test_bad_endpoints_are_422(client, body, field):
+    response = client.post("/webhook-endpoints", body)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, response.text
