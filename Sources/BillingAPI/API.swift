@@ -29,11 +29,11 @@ public struct API: Sendable {
     /// `loopbackOnly` refuses every client but this host (403), whatever nginx lets through.
     public mutating func addRead(
         _ path: String, authenticated: Bool, loopbackOnly: Bool = false,
-        _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse
+        _ body: @escaping @Sendable (Call) throws -> HTTPResponse
     ) {
         add("GET", path, authenticated: authenticated) { call in
             guard !loopbackOnly || call.request.isFromLoopback else { throw Problem.loopbackOnly }
-            return try body(call.request)
+            return try body(call)
         }
     }
 

@@ -204,3 +204,14 @@ def test_private_addresses_are_refused_at_registration(client, url):
 def test_bad_endpoints_are_422(client, body, field):
     response = client.post("/webhook-endpoints", body)
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, response.text
+
+
+def test_status_and_metrics_show_the_deliveries(hooks, hooks_pool, api_key, receiver):
+    hook = endpoint(hooks, receiver.url, types=["plan.created"])
+    new_plan(hooks)
+    delivery_of(hooks, hook["id"], "plan.created", status="succeeded")
+    status = hooks_pool.status(api_key)["webhook_deliveries"]
+    assert status["succeeded"] >= 1 and status["pending"] >= 0 and status["oldest_pending_seconds"] >= 0
+    metrics = hooks_pool.metrics(api_key)
+    assert metrics['billing_webhook_deliveries{status="succeeded"}'] >= 1
+    assert "billing_webhook_oldest_pending_seconds" in metrics

@@ -56,26 +56,23 @@ public enum WebhookDeliveryStore {
             event: event)
     }
 
-    /// Claims up to `limit` due deliveries of live endpoints, each endpoint's in event order
-    /// and no more of one than `perEndpoint` less what it has in flight (`busy`); none that
+    /// Claims up to `limit` due deliveries of live endpoints, each endpoint's in event order:
+    /// as many as `wanted` says for it (`fresh` for an endpoint it does not name), none that
     /// another sender holds. Each stays the caller's for `lease` seconds: past that another
     /// sender may take it (the first one died), so delivery is at least once.
     public static func claim(
-        limit: Int, perEndpoint: Int, busy: [(endpoint: ID<WebhookEndpoint>, inFlight: Int)], lease: Int,
+        limit: Int, wanted: [(endpoint: ID<WebhookEndpoint>, count: Int)], fresh: Int, lease: Int,
         now: Timestamp, on db: Connection
     ) throws -> [Claimed] {
         var query: SQLQuery = """
-            WITH due AS (SELECT id FROM (SELECT d.id, coalesce(f.busy, 0) AS busy, \
-            row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.event_seq) AS nth \
-            FROM webhook_endpoints w CROSS JOIN LATERAL (\
-            SELECT d.id, d.next_attempt_at, d.event_seq FROM webhook_deliveries d \
-            WHERE d.endpoint_id = w.id AND d.status = 'pending' \
-            AND d.next_attempt_at <= \(now) AND (d.leased_until IS NULL OR d.leased_until < \(now)) \
-            ORDER BY d.next_attempt_at, d.event_seq LIMIT \(perEndpoint) FOR UPDATE OF d SKIP LOCKED) d \
-            LEFT JOIN unnest(\(SQLArray(busy) { $0.endpoint })::uuid[], \(SQLArray(busy) { $0.inFlight })::int[]) \
-            AS f(id, busy) ON f.id = w.id \
-            WHERE NOT w.disabled AND w.deleted_at IS NULL) candidates \
-            WHERE nth <= \(perEndpoint) - busy LIMIT \(limit)) \
+            WITH due AS (SELECT d.id FROM webhook_endpoints w \
+            LEFT JOIN unnest(\(SQLArray(wanted) { $0.endpoint })::uuid[], \(SQLArray(wanted) { $0.count })::int[]) \
+            AS f(id, wanted) ON f.id = w.id \
+            CROSS JOIN LATERAL (SELECT d.id FROM webhook_deliveries d WHERE d.endpoint_id = w.id \
+            AND d.status = 'pending' AND d.next_attempt_at <= \(now) \
+            AND (d.leased_until IS NULL OR d.leased_until < \(now)) ORDER BY d.next_attempt_at, d.event_seq \
+            LIMIT coalesce(f.wanted, \(fresh)) FOR UPDATE OF d SKIP LOCKED) d \
+            WHERE NOT w.disabled AND w.deleted_at IS NULL AND coalesce(f.wanted, \(fresh)) > 0 LIMIT \(limit)) \
             UPDATE webhook_deliveries d SET leased_until = \(now.adding(seconds: Int64(lease))) \
             FROM due, events e, webhook_endpoints w \
             WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id RETURNING
@@ -184,5 +181,30 @@ public enum WebhookDeliveryStore {
         query.filter("endpoint_id", endpoint)
         query.filter("status", status?.rawValue)
         return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: WebhookDelivery.init(row:))
+    }
+
+    /// What `/status` and `/metrics` show of the deliveries: how many are pending, have
+    /// succeeded and have failed, and how long the oldest pending one has waited.
+    public struct Health: Sendable {
+        public var pending: Int64
+        public var succeeded: Int64
+        public var failed: Int64
+        public var oldestPendingSeconds: Int64
+    }
+
+    /// Pending deliveries are read through their partial index; the succeeded and failed
+    /// are counted (a scan: these are operators' reads, loopback only).
+    public static func health(on db: Connection) throws -> Health {
+        let row = try db.query(
+            """
+            SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'succeeded'), \
+            count(*) FILTER (WHERE status = 'failed'), \
+            coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending'))::bigint, 0) \
+            FROM webhook_deliveries
+            """)[0]
+        var r = RowReader(row)
+        return Health(
+            pending: try r.int64(), succeeded: try r.int64(), failed: try r.int64(), oldestPendingSeconds: try r.int64()
+        )
     }
 }
