@@ -31,7 +31,7 @@ public final class Master {
         public var requestTimeoutSeconds: Int
         public var pidFile: String?
         public var scoreboardPath: String
-        /// The jobs supervised beside the workers (the billing run; the webhook sender next).
+        /// The jobs supervised beside the workers (the billing run, the webhook sender).
         public var jobs: [Job]
         /// The group that may connect to a unix socket besides its owner (nginx's workers').
         public var socketGroup: String?
@@ -252,6 +252,9 @@ public final class Master {
             board.increment(.reloads)
             board.set(.lastReload, 1)
             for worker in workers.values where worker.generation == retired { drain(worker.pid) }
+            // Long-running jobs (the webhook sender) follow the new generation: asked to stop,
+            // each finishes what it holds and is started again from the binary on disk.
+            for job in jobs where job.job.interval == 0 { if let pid = job.pid { kill(pid, SIGTERM) } }
             logger.info("reloaded: generation \(serving) serves; the old one drains")
         case .abandon(let abandoned):
             failReload(abandoned, reason: "new workers were not ready within \(options.readyTimeoutSeconds) s", [:])

@@ -35,7 +35,7 @@ public final class WebhookSender {
     private var finished: [WebhookDeliveryStore.Attempt] = []
 
     public init(
-        conninfo: String, settings: WebhookSettings, logger: Logger, capacity: Int = 256, perEndpoint: Int = 16
+        conninfo: String, settings: WebhookSettings, logger: Logger, capacity: Int = 1024, perEndpoint: Int = 16
     ) {
         self.conninfo = conninfo
         self.settings = settings
@@ -53,8 +53,9 @@ public final class WebhookSender {
     }
 
     /// Runs until `stopping()` is true, then lets what is in flight finish (each attempt
-    /// takes at most 10 s) and records it; what was queued and not sent is released when
-    /// its lease passes. A database error ends the run (the pool starts the sender again).
+    /// takes at most 10 s), records it and releases what was queued. A database error ends
+    /// the run (the pool starts the sender again); then what it held is taken again when
+    /// its lease passes.
     public func run(stopping: () -> Bool) throws {
         let db = try Connection(conninfo: conninfo)
         var lastClaimMillis: Int64 = 0
@@ -86,6 +87,9 @@ public final class WebhookSender {
         }
         while transport.inFlight > 0 { transport.poll(millis: 100) }
         try recordFinished(on: db)
+        // What was claimed and not sent goes back at once, not when its lease passes.
+        let queued = endpoints.values.flatMap { $0.queue.suffix($0.queued).map(\.id) }
+        try WebhookDeliveryStore.release(queued, on: db)
     }
 
     private static func millisNow() -> Int64 {
@@ -94,18 +98,28 @@ public final class WebhookSender {
         return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
     }
 
-    /// Starts queued deliveries, each endpoint's in order, up to its cap and the transport's.
+    /// Starts queued deliveries, each endpoint's in order, up to its cap and the transport's:
+    /// first one for every endpoint with nothing in flight, so that endpoints that hold their
+    /// slots (slow or dead ones) never leave another with none.
     private func startQueued() {
+        for (id, endpoint) in endpoints where endpoint.inFlight == 0 && endpoint.queued > 0 {
+            startNext(of: id)
+        }
         for id in Array(endpoints.keys) {
             while let endpoint = endpoints[id], endpoint.inFlight < perEndpoint, endpoint.queued > 0,
                 transport.inFlight < capacity
             {
-                let delivery = endpoint.queue[endpoint.queue.count - endpoint.queued]
-                endpoints[id]?.queued -= 1
-                if endpoints[id]?.queued == 0 { endpoints[id]?.queue.removeAll(keepingCapacity: true) }
-                start(delivery)
+                startNext(of: id)
             }
         }
+    }
+
+    private func startNext(of id: ID<WebhookEndpoint>) {
+        guard let endpoint = endpoints[id], endpoint.queued > 0 else { return }
+        let delivery = endpoint.queue[endpoint.queue.count - endpoint.queued]
+        endpoints[id]?.queued -= 1
+        if endpoints[id]?.queued == 0 { endpoints[id]?.queue.removeAll(keepingCapacity: true) }
+        start(delivery)
     }
 
     private func start(_ delivery: WebhookDeliveryStore.Claimed) {

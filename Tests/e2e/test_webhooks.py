@@ -6,32 +6,34 @@ stack, which allows neither."""
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 import pytest
 
 from conftest import Client, new_customer, new_plan, sql
 from pool import Pool
-from webhook_receiver import Receiver, endpoint
+from webhook_receiver import Receiver, endpoint, forget_endpoints
 
 SCHEDULE = "1,1,2"
 
 
 @pytest.fixture(scope="module")
 def hooks_pool():
+    forget_endpoints()
     pool = Pool(workers=1, threads=4, webhook_sender=True,
                 env={"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_RETRY_SCHEDULE": SCHEDULE,
                      "WEBHOOK_DISABLE_AFTER": "3"})
     yield pool
     pool.stop()
     # The endpoints' receivers are gone: later tests' events go nowhere.
-    sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+    forget_endpoints()
 
 
 @pytest.fixture()
 def hooks(api_key, hooks_pool):
     # Each test's endpoints only: the earlier tests' receivers are gone.
-    sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+    forget_endpoints()
     return Client(api_key, base=hooks_pool.base)
 
 
@@ -215,3 +217,117 @@ def test_status_and_metrics_show_the_deliveries(hooks, hooks_pool, api_key, rece
     metrics = hooks_pool.metrics(api_key)
     assert metrics['billing_webhook_deliveries{status="succeeded"}'] >= 1
     assert "billing_webhook_oldest_pending_seconds" in metrics
+
+
+class RawReceiver:
+    """A TCP server on loopback whose every connection gets `answer(socket)` after the
+    request's headers and body have been read (optionally inside TLS)."""
+
+    def __init__(self, answer, tls=None):
+        import socket
+        import ssl
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.stopped = threading.Event()
+
+        def serve():
+            while not self.stopped.is_set():
+                try:
+                    connection, _ = self.listener.accept()
+                except OSError:
+                    return
+                self.connections += 1
+
+                def handle(connection=connection):
+                    try:
+                        if tls:
+                            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                            context.load_cert_chain(*tls)
+                            connection = context.wrap_socket(connection, server_side=True)
+                        data = b""
+                        while b"\r\n\r\n" not in data:
+                            data += connection.recv(65536)
+                        head, body = data.split(b"\r\n\r\n", 1)
+                        length = int([line.split(b":")[1] for line in head.split(b"\r\n")
+                                      if line.lower().startswith(b"content-length")][0])
+                        while len(body) < length:
+                            body += connection.recv(65536)
+                        answer(connection, self.stopped)
+                    except (OSError, ValueError, IndexError):
+                        pass
+                    finally:
+                        connection.close()
+                threading.Thread(target=handle, daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+
+
+def huge_body(connection, stopped):
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n")
+    chunk = b"x" * 65536
+    for _ in range(1600):  # 100 MiB, unless the sender hangs up first
+        if stopped.is_set():
+            return
+        connection.sendall(chunk)
+
+
+def endless_body(connection, stopped):
+    connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while not stopped.is_set():
+        connection.sendall(b"10000\r\n" + b"y" * 65536 + b"\r\n")
+
+
+def slowloris(connection, stopped):
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+        if stopped.wait(1.0):
+            return
+        connection.sendall(bytes([byte]))
+
+
+@pytest.mark.parametrize("answer, status, error, excerpt", [
+    (huge_body, "succeeded", None, "x" * 1024),
+    (endless_body, "succeeded", None, "y" * 1024),
+    (slowloris, "pending", "timeout", None),
+])
+def test_hostile_answers_are_bounded(hooks, answer, status, error, excerpt):
+    raw = RawReceiver(answer)
+    try:
+        hook = endpoint(hooks, f"http://127.0.0.1:{raw.port}/hook", types=["plan.created"])
+        started = time.time()
+        new_plan(hooks)
+        delivery = delivery_of(hooks, hook["id"], "plan.created", timeout=20)
+        while delivery["attempts"] == 0 and time.time() - started < 20:
+            time.sleep(0.2)
+            delivery = hooks.get(f"/webhook-deliveries/{delivery['id']}").json()
+        assert delivery["status"] == status and delivery["last_error"] == error, delivery
+        assert delivery["last_response_excerpt"] == excerpt
+        # The sender moved on within its 10 s, whatever the receiver did.
+        assert delivery["attempts"] >= 1 and time.time() - started < 14
+    finally:
+        raw.close()
+
+
+def test_a_receiver_with_an_invalid_certificate_is_a_failed_attempt(hooks, tmp_path):
+    import subprocess
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    raw = RawReceiver(lambda connection, stopped: connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+                      tls=(str(cert), str(key)))
+    try:
+        hook = endpoint(hooks, f"https://127.0.0.1:{raw.port}/hook", types=["plan.created"])
+        new_plan(hooks)
+        delivery = delivery_of(hooks, hook["id"], "plan.created", timeout=20)
+        deadline = time.time() + 15
+        while delivery["attempts"] == 0 and time.time() < deadline:
+            time.sleep(0.2)
+            delivery = hooks.get(f"/webhook-deliveries/{delivery['id']}").json()
+        assert delivery["status"] == "pending" and delivery["last_status_code"] is None
+        assert "certificate" in delivery["last_error"].lower() or "ssl" in delivery["last_error"].lower(), delivery
+    finally:
+        raw.close()

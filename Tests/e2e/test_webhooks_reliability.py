@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -14,7 +15,7 @@ import pytest
 from conftest import Client, fire, sql
 from test_resilience import PGBIN
 from pool import Pool
-from webhook_receiver import Receiver, endpoint
+from webhook_receiver import Receiver, endpoint, forget_endpoints
 
 ENV = {"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_RETRY_SCHEDULE": "1,2,4,8,8,8,8,8,8,8",
        "WEBHOOK_LEASE_SECONDS": "12"}
@@ -22,9 +23,9 @@ ENV = {"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_RETRY_S
 
 @pytest.fixture(autouse=True)
 def only_this_tests_endpoints():
-    sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+    forget_endpoints()
     yield
-    sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+    forget_endpoints()
 
 
 def customers(client, count):
@@ -160,6 +161,32 @@ def test_a_burst_survives_two_killed_senders_and_a_crashed_postgres(api_key):
         # At each of the three, what was in flight (≤ 16 for one endpoint) and answered but not
         # yet recorded (a batch: ≤ 256, recorded every 20 ms).
         assert len(ids) - len(set(ids)) <= 3 * (16 + 256)
+    finally:
+        pool.stop()
+        receiver.close()
+
+
+def test_a_reload_under_delivery_load_loses_nothing_and_restarts_the_sender(api_key):
+    receiver = Receiver(delay=0.02)
+    pool = Pool(workers=1, threads=4, webhook_sender=True, env=ENV)
+    try:
+        client = Client(api_key, base=pool.base)
+        endpoint(client, receiver.url, types=["customer.created"])
+        before = senders_of(pool)
+        expected = customers(client, 100)
+        result = {}
+        reloading = threading.Thread(target=lambda: result.update(reload=pool.reload()))
+        reloading.start()
+        expected |= customers(client, 200)
+        reloading.join(timeout=60)
+        assert result["reload"].returncode == 0, result["reload"].stderr
+        wait_for_all(receiver, expected, timeout=40)
+        deadline = time.time() + 10
+        while time.time() < deadline and (not senders_of(pool) or senders_of(pool) == before):
+            time.sleep(0.1)
+        assert senders_of(pool) and senders_of(pool) != before, "the sender was started again with the new generation"
+        ids = delivered(receiver, "customer.created")
+        assert len(ids) == len(set(ids)), "a sender that stops finishes and records what it holds: no duplicate"
     finally:
         pool.stop()
         receiver.close()

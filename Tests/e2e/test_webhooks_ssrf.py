@@ -8,10 +8,11 @@ import uuid
 
 from conftest import APP_DATABASE_URL, BILLING_BIN, Client, sql
 from pool import Pool
-from webhook_receiver import Receiver, endpoint
+from webhook_receiver import Receiver, endpoint, forget_endpoints
 
 
 def test_a_sender_that_allows_no_private_address_refuses_to_connect_to_one(api_key):
+    forget_endpoints()
     receiver = Receiver()
     pool = Pool(workers=1, threads=2, env={"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1"})
     sender = None
@@ -39,4 +40,4 @@ def test_a_sender_that_allows_no_private_address_refuses_to_connect_to_one(api_k
             sender.wait(timeout=20)
         pool.stop()
         receiver.close()
-        sql("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
+        forget_endpoints()

@@ -5,6 +5,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from conftest import sql
+
 
 class Receiver:
     """An HTTP server on 127.0.0.1 recording every request; `answers` is a list of statuses
@@ -58,3 +60,11 @@ def endpoint(client, url, types=("*",)):
     response = client.post("/webhook-endpoints", {"url": url, "enabled_events": list(types)})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def forget_endpoints():
+    """Deletes every endpoint, as DELETE does (their pending deliveries fail): the endpoints
+    other tests registered (the fuzzer's among them) must not keep a test's sender busy."""
+    sql("""WITH gone AS (UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL RETURNING id)
+           UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, leased_until = NULL,
+           last_error = 'endpoint deleted' WHERE status = 'pending'""")

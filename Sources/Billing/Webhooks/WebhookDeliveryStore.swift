@@ -82,6 +82,16 @@ public enum WebhookDeliveryStore {
         return try db.query(query).rows.map(claimed).sorted { $0.eventSeq < $1.eventSeq }
     }
 
+    /// Gives claimed deliveries back before their lease passes (a sender that stops).
+    public static func release(_ ids: [ID<WebhookDelivery>], on db: Connection) throws {
+        guard !ids.isEmpty else { return }
+        try db.query(
+            """
+            UPDATE webhook_deliveries SET leased_until = NULL \
+            WHERE id = ANY(\(SQLArray(ids))::uuid[]) AND status = 'pending'
+            """)
+    }
+
     /// One delivery locked for an attempt made now, whatever its status (a manual retry).
     public static func lockForRetry(_ id: ID<WebhookDelivery>, now: Timestamp, on db: Connection) throws -> Claimed {
         var query: SQLQuery = "SELECT "
