@@ -62,7 +62,9 @@ public final class WebhookSender {
         var lastRecordMillis: Int64 = 0
         while !stopping() {
             let millis = Self.millisNow()
-            let hungry = endpoints.values.contains { $0.queued < holding($0) / 2 }
+            // Every database round trip stalls the transfers on this thread: claim in large
+            // batches, when an endpoint's queue is nearly empty (or every 100 ms for new work).
+            let hungry = endpoints.values.contains { $0.queued < 4 * perEndpoint && $0.queued < holding($0) / 2 }
             if endpoints.isEmpty || hungry || millis - lastClaimMillis >= 100 {
                 let wanted = endpoints.map {
                     (endpoint: $0.key, count: holding($0.value) - $0.value.queued - $0.value.inFlight)
@@ -80,7 +82,9 @@ public final class WebhookSender {
             let busy = endpoints.values.contains { $0.inFlight > 0 || $0.queued > 0 }
             transport.poll(millis: busy ? 5 : 100)
             startQueued()
-            if finished.count >= 256 || (!finished.isEmpty && Self.millisNow() - lastRecordMillis >= 20) {
+            // Sends what was just started before any database round trip below stalls it.
+            transport.poll(millis: 0)
+            if finished.count >= 1024 || (!finished.isEmpty && Self.millisNow() - lastRecordMillis >= 50) {
                 try recordFinished(on: db)
                 lastRecordMillis = Self.millisNow()
             }
