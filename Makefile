@@ -47,6 +47,7 @@ unit: build
 
 test: lint build unit e2e
 
+# The stack's own webhook sender is off: the webhook tests start the senders they need.
 e2e: build
 	@dir=$$(mktemp -d $(DATA)/test-XXXXXX); \
 	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
