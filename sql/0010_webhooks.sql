@@ -14,7 +14,7 @@ CREATE TABLE webhook_endpoints (
     -- During a rotation deliveries carry a second signature with the old secret.
     previous_secret        text CHECK (previous_secret LIKE 'whsec\_%'),
     previous_secret_expires_at timestamptz,
-    disabled               boolean NOT NULL DEFAULT false,
+    -- Disabled when set: requested by a PATCH, or failing (see failing_since).
     disabled_reason        text CHECK (disabled_reason IN ('requested', 'failing')),
     -- Since when every delivery has failed (null after a success): the endpoint is
     -- disabled once this is older than the configured span.
@@ -22,11 +22,10 @@ CREATE TABLE webhook_endpoints (
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
     deleted_at             timestamptz,
-    CHECK (disabled = (disabled_reason IS NOT NULL)),
     CHECK ((previous_secret IS NULL) = (previous_secret_expires_at IS NULL))
 );
 -- The endpoints the fan-out looks at: few, read by every statement that writes events.
-CREATE INDEX webhook_endpoints_enabled ON webhook_endpoints (id) WHERE NOT disabled AND deleted_at IS NULL;
+CREATE INDEX webhook_endpoints_enabled ON webhook_endpoints (id) WHERE disabled_reason IS NULL AND deleted_at IS NULL;
 
 -- The service's ids are UUIDv7 (time-ordered); deliveries are made here, by the trigger:
 -- 48 bits of Unix milliseconds over a random UUID, its version bits turned from 4 to 7.
@@ -68,7 +67,7 @@ BEGIN
     INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, next_attempt_at)
     SELECT w.id, e.id, e.seq, e.type, now()
     FROM written e JOIN webhook_endpoints w
-        ON NOT w.disabled AND w.deleted_at IS NULL AND w.enabled_events && ARRAY[e.type, '*']
+        ON w.disabled_reason IS NULL AND w.deleted_at IS NULL AND w.enabled_events && ARRAY[e.type, '*']
     ORDER BY e.seq;
     RETURN NULL;
 END;

@@ -3,10 +3,6 @@ import Common
 import Logging
 import Postgres
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Delivers what the events' trigger queued (`webhooks.md`): claims due deliveries under a
 /// lease (`FOR UPDATE SKIP LOCKED`, so that any number of senders share them and none is
 /// sent by two at once), posts them through one `WebhookTransport`, and records the
@@ -61,7 +57,7 @@ public final class WebhookSender {
         var lastClaimMillis: Int64 = 0
         var lastRecordMillis: Int64 = 0
         while !stopping() {
-            let millis = Self.millisNow()
+            let millis = Self.monotonicMillis()
             // Every database round trip stalls the transfers on this thread: claim in large
             // batches, when an endpoint's queue is nearly empty (or every 100 ms for new work).
             let hungry = endpoints.values.contains { $0.queued < 4 * perEndpoint && $0.queued < holding($0) / 2 }
@@ -84,9 +80,9 @@ public final class WebhookSender {
             startQueued()
             // Sends what was just started before any database round trip below stalls it.
             transport.poll(millis: 0)
-            if finished.count >= 1024 || (!finished.isEmpty && Self.millisNow() - lastRecordMillis >= 50) {
+            if finished.count >= 1024 || (!finished.isEmpty && Self.monotonicMillis() - lastRecordMillis >= 50) {
                 try recordFinished(on: db)
-                lastRecordMillis = Self.millisNow()
+                lastRecordMillis = Self.monotonicMillis()
             }
         }
         while transport.inFlight > 0 { transport.poll(millis: 100) }
@@ -96,11 +92,7 @@ public final class WebhookSender {
         try WebhookDeliveryStore.release(queued, on: db)
     }
 
-    private static func millisNow() -> Int64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
-    }
+    private static func monotonicMillis() -> Int64 { Clock.monotonicNanos() / 1_000_000 }
 
     /// Starts queued deliveries, each endpoint's in order, up to its cap and the transport's:
     /// first one for every endpoint with nothing in flight, so that endpoints that hold their
@@ -128,9 +120,9 @@ public final class WebhookSender {
 
     private func start(_ delivery: WebhookDeliveryStore.Claimed) {
         endpoints[delivery.endpointID, default: Endpoint()].inFlight += 1
-        let started = Self.millisNow()
+        let started = Self.monotonicMillis()
         transport.post(Self.request(for: delivery, at: .now())) { [self] outcome in
-            let seconds = Double(Self.millisNow() - started) / 1000
+            let seconds = Double(Self.monotonicMillis() - started) / 1000
             endpoints[delivery.endpointID, default: Endpoint()].inFlight -= 1
             endpoints[delivery.endpointID, default: Endpoint()].seconds =
                 0.9 * (endpoints[delivery.endpointID]?.seconds ?? seconds) + 0.1 * seconds

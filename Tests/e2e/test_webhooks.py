@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Client, new_customer, new_plan, sql
+from conftest import Client, fire, new_customer, new_plan, sql
 from pool import Pool
 from webhook_receiver import Receiver, endpoint, forget_endpoints
 
@@ -331,3 +331,20 @@ def test_a_receiver_with_an_invalid_certificate_is_a_failed_attempt(hooks, tmp_p
         assert "certificate" in delivery["last_error"].lower() or "ssl" in delivery["last_error"].lower(), delivery
     finally:
         raw.close()
+
+
+def test_concurrent_rotations_leave_two_secrets_at_most(api_key, hooks, receiver):
+    """20 rotations at once, each keeping the old secret an hour: the endpoint's row lock
+    orders them, and deliveries carry two signatures, the last two secrets answered."""
+    hook = endpoint(hooks, receiver.url, types=["plan.created"])
+    base = hooks.base
+    responses = fire(20, lambda i: Client(api_key, base=base).post(
+        f"/webhook-endpoints/{hook['id']}/rotate-secret", {"expire_old_after_seconds": 3600}))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+    answered = {r.json()["secret"] for r in responses}
+    assert len(answered) == 20
+    new_plan(hooks)
+    request = receiver.wait_for("plan.created")[0]
+    assert len(signatures(request["headers"]["Billing-Signature"])[1]) == 2
+    verified = [secret for secret in answered | {hook["secret"]} if verify(request, secret)]
+    assert len(verified) == 2 and set(verified) <= answered, verified

@@ -72,7 +72,7 @@ public enum WebhookDeliveryStore {
             AND d.status = 'pending' AND d.next_attempt_at <= \(now) \
             AND (d.leased_until IS NULL OR d.leased_until < \(now)) ORDER BY d.next_attempt_at, d.event_seq \
             LIMIT coalesce(f.wanted, \(fresh)) FOR UPDATE OF d SKIP LOCKED) d \
-            WHERE NOT w.disabled AND w.deleted_at IS NULL AND coalesce(f.wanted, \(fresh)) > 0 LIMIT \(limit)) \
+            WHERE w.disabled_reason IS NULL AND w.deleted_at IS NULL AND coalesce(f.wanted, \(fresh)) > 0 LIMIT \(limit)) \
             UPDATE webhook_deliveries d SET leased_until = \(now.adding(seconds: Int64(lease))) \
             FROM due, events e, webhook_endpoints w \
             WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id RETURNING
@@ -163,8 +163,8 @@ public enum WebhookDeliveryStore {
             """)
         let disabled = try db.query(
             """
-            UPDATE webhook_endpoints SET disabled = true, disabled_reason = 'failing', updated_at = \(now) \
-            WHERE id = ANY(\(SQLArray(failed))::uuid[]) AND NOT disabled AND deleted_at IS NULL \
+            UPDATE webhook_endpoints SET disabled_reason = 'failing', updated_at = \(now) \
+            WHERE id = ANY(\(SQLArray(failed))::uuid[]) AND disabled_reason IS NULL AND deleted_at IS NULL \
             AND failing_since <= \(now.adding(seconds: -Int64(disableAfter))) \
             RETURNING \(unsafeSQL: WebhookEndpoint.columns)
             """

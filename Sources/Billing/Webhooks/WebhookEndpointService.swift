@@ -124,17 +124,15 @@ public enum WebhookEndpointService {
         if let url = input.url { try checkURL(url, settings: settings) }
         try lock(id, on: db)
         // Enabled again: its failures so far no longer count towards disabling it.
-        let reason: String? = input.disabled.map { $0 ? WebhookEndpoint.DisabledReason.requested.rawValue : "" }
         let endpoint = try WebhookEndpoint(
             row: try db.query(
                 """
                 UPDATE webhook_endpoints SET url = coalesce(\(input.url), url), \
                 enabled_events = coalesce(\(input.enabledEvents.map { SQLArray($0) })::text[], enabled_events), \
                 description = coalesce(\(input.description), description), \
-                disabled = coalesce(\(input.disabled), disabled), \
-                disabled_reason = CASE \(reason) WHEN '' THEN NULL WHEN 'requested' THEN 'requested' \
-                ELSE disabled_reason END, \
-                failing_since = CASE WHEN \(input.disabled) = false THEN NULL ELSE failing_since END, \
+                disabled_reason = CASE WHEN \(input.disabled)::boolean IS NULL THEN disabled_reason \
+                WHEN \(input.disabled)::boolean THEN 'requested' END, \
+                failing_since = CASE WHEN \(input.disabled)::boolean = false THEN NULL ELSE failing_since END, \
                 updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: WebhookEndpoint.columns)
                 """)[0])
         try EventLog.append(.webhookEndpointUpdated, endpoint, at: now, on: db)
