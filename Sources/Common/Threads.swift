@@ -37,3 +37,30 @@ public func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void
     for index in refused { body(index) }
     for thread in threads { pthread_join(thread, nil) }
 }
+
+/// The system refused a thread.
+public struct ThreadRefused: Error {}
+
+/// Runs `background` on a thread of its own while `body` runs on the calling thread, and
+/// returns `body`'s result once both are over: `body` must make `background` end.
+public func alongside<T>(_ background: @escaping @Sendable () -> Void, _ body: () throws -> T) throws -> T {
+    let start = Unmanaged.passRetained(Background(background))
+    var thread = pthread_t()
+    let created = pthread_create(
+        &thread, nil,
+        { raw in
+            Unmanaged<Background>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, start.toOpaque())
+    guard created == 0 else {
+        start.release()
+        throw ThreadRefused()
+    }
+    defer { pthread_join(thread, nil) }
+    return try body()
+}
+
+private final class Background: Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}

@@ -6,29 +6,25 @@ import Postgres
 /// Delivers what the events' trigger queued (`webhooks.md`): claims due deliveries under a
 /// lease (`FOR UPDATE SKIP LOCKED`, so that any number of senders share them and none is
 /// sent by two at once), posts them through one `WebhookTransport`, and records the
-/// outcomes in batches with their next attempts. Each endpoint has at most `perEndpoint`
-/// requests in flight and a queue of claimed deliveries behind them, as long as it can
-/// send well within the lease (measured: a fast endpoint keeps 2,000 queued, one that
-/// takes 10 s an answer a few dozen), so a fast endpoint is not held to one database
-/// round trip per handful of deliveries and a slow one never holds up the others.
+/// outcomes in batches with their next attempts.
+///
+/// Two threads: one only moves bytes (the transport), the other only talks to the database
+/// (claims and records), so no database round trip ever stalls a transfer (measured: with
+/// both on one thread, a third of the time went to waiting on them). Each endpoint has at
+/// most `perEndpoint` requests in flight and a queue of claimed deliveries behind them, as
+/// long as it can send well within the lease (a fast endpoint keeps up to 4,000, one that
+/// takes 10 s an answer a few dozen), so a slow endpoint never holds up the others.
 public final class WebhookSender {
-    /// One endpoint's claimed deliveries, those in flight, and how long its attempts take.
-    private struct Endpoint {
-        var queue: [WebhookDeliveryStore.Claimed] = []
-        var queued = 0
-        var inFlight = 0
-        /// Seconds an attempt takes, a moving average.
-        var seconds = 0.05
-    }
-
     private let conninfo: String
     private let settings: WebhookSettings
     private let logger: Logger
     private let capacity: Int
     private let perEndpoint: Int
     private let transport: WebhookTransport
-    private var endpoints: [ID<WebhookEndpoint>: Endpoint] = [:]
-    private var finished: [WebhookDeliveryStore.Attempt] = []
+    /// Each endpoint's claimed deliveries not yet started, in event order, and how many of
+    /// its requests are in flight: the transfer thread's alone.
+    private var queues: [ID<WebhookEndpoint>: (queue: ArraySlice<Exchange.Ready>, inFlight: Int)] = [:]
+    private var finished: [Exchange.Finished] = []
 
     public init(
         conninfo: String, settings: WebhookSettings, logger: Logger, capacity: Int = 1024, perEndpoint: Int = 16
@@ -41,68 +37,65 @@ public final class WebhookSender {
         transport = WebhookTransport(allowPrivate: settings.allowPrivate)
     }
 
-    /// How many deliveries an endpoint may hold, queued and in flight: what it sends in half
-    /// a lease at its pace, between `perEndpoint` and 2,000.
-    private func holding(_ endpoint: Endpoint) -> Int {
-        let sendable = Double(perEndpoint) * Double(settings.leaseSeconds) / 2 / max(endpoint.seconds, 0.001)
-        return max(perEndpoint, min(2_000, Int(sendable)))
-    }
-
     /// Runs until `stopping()` is true, then lets what is in flight finish (each attempt
     /// takes at most 10 s), records it and releases what was queued. A database error ends
     /// the run (the pool starts the sender again); then what it held is taken again when
     /// its lease passes.
     public func run(stopping: () -> Bool) throws {
-        let db = try Connection(conninfo: conninfo)
-        var lastClaimMillis: Int64 = 0
-        var lastRecordMillis: Int64 = 0
-        while !stopping() {
-            let millis = Self.monotonicMillis()
-            // Every database round trip stalls the transfers on this thread: claim in large
-            // batches, when an endpoint's queue is nearly empty (or every 100 ms for new work).
-            let hungry = endpoints.values.contains { $0.queued < 4 * perEndpoint && $0.queued < holding($0) / 2 }
-            if endpoints.isEmpty || hungry || millis - lastClaimMillis >= 100 {
-                let wanted = endpoints.map {
-                    (endpoint: $0.key, count: holding($0.value) - $0.value.queued - $0.value.inFlight)
+        let exchange = Exchange()
+        let books = WebhookBooks(
+            conninfo: conninfo, settings: settings, logger: logger, perEndpoint: perEndpoint,
+            exchange: exchange, waker: transport.waker)
+        try alongside(books.keep) {
+            var unsent: [ID<WebhookDelivery>] = []
+            // However the transfers end, the books thread is told to, so that it ends too.
+            defer {
+                let (finished, unsent) = (finished, unsent)
+                exchange.state.withLock {
+                    $0.finished.append(contentsOf: finished)
+                    $0.unsent = unsent
                 }
-                let claimed = try WebhookDeliveryStore.claim(
-                    limit: 10_000, wanted: wanted, fresh: 4 * perEndpoint, lease: settings.leaseSeconds, now: .now(),
-                    on: db)
-                for delivery in claimed {
-                    endpoints[delivery.endpointID, default: Endpoint()].queue.append(delivery)
-                    endpoints[delivery.endpointID, default: Endpoint()].queued += 1
-                }
-                lastClaimMillis = millis
             }
-            startQueued()
-            let busy = endpoints.values.contains { $0.inFlight > 0 || $0.queued > 0 }
-            transport.poll(millis: busy ? 5 : 100)
-            startQueued()
-            // Sends what was just started before any database round trip below stalls it.
-            transport.poll(millis: 0)
-            if finished.count >= 1024 || (!finished.isEmpty && Self.monotonicMillis() - lastRecordMillis >= 50) {
-                try recordFinished(on: db)
-                lastRecordMillis = Self.monotonicMillis()
-            }
+            guard transfer(exchange, stopping: stopping) else { return }
+            while transport.inFlight > 0 { transport.poll(millis: 100) }
+            unsent = queues.values.flatMap { $0.queue.map(\.delivery.id) }
         }
-        while transport.inFlight > 0 { transport.poll(millis: 100) }
-        try recordFinished(on: db)
-        // What was claimed and not sent goes back at once, not when its lease passes.
-        let queued = endpoints.values.flatMap { $0.queue.suffix($0.queued).map(\.id) }
-        try WebhookDeliveryStore.release(queued, on: db)
+        if let failure = exchange.state.withLock({ $0.failure }) { throw failure }
     }
 
-    private static func monotonicMillis() -> Int64 { Clock.monotonicNanos() / 1_000_000 }
+    /// Moves claimed deliveries into their endpoints' queues, starts them and hands their
+    /// outcomes over, until `stopping()` (answers true) or the books thread failed (false).
+    private func transfer(_ exchange: Exchange, stopping: () -> Bool) -> Bool {
+        var claimed: [Exchange.Ready] = []
+        while !stopping() {
+            let failed = exchange.state.withLock {
+                swap(&claimed, &$0.claimed)
+                $0.finished.append(contentsOf: finished)
+                return $0.failure != nil
+            }
+            finished.removeAll(keepingCapacity: true)
+            guard !failed else { return false }
+            for ready in claimed { queues[ready.delivery.endpointID, default: ([], 0)].queue.append(ready) }
+            claimed.removeAll(keepingCapacity: true)
+            startQueued()
+            let busy = transport.inFlight > 0 || queues.values.contains { !$0.queue.isEmpty }
+            transport.poll(millis: busy ? 5 : 100)
+            startQueued()
+            // Sends what was just started before the next lock.
+            transport.poll(millis: 0)
+        }
+        return true
+    }
 
     /// Starts queued deliveries, each endpoint's in order, up to its cap and the transport's:
     /// first one for every endpoint with nothing in flight, so that endpoints that hold their
     /// slots (slow or dead ones) never leave another with none.
     private func startQueued() {
-        for (id, endpoint) in endpoints where endpoint.inFlight == 0 && endpoint.queued > 0 {
+        for (id, endpoint) in queues where endpoint.inFlight == 0 && !endpoint.queue.isEmpty {
             startNext(of: id)
         }
-        for id in Array(endpoints.keys) {
-            while let endpoint = endpoints[id], endpoint.inFlight < perEndpoint, endpoint.queued > 0,
+        for id in Array(queues.keys) {
+            while let endpoint = queues[id], endpoint.inFlight < perEndpoint, !endpoint.queue.isEmpty,
                 transport.inFlight < capacity
             {
                 startNext(of: id)
@@ -111,51 +104,33 @@ public final class WebhookSender {
     }
 
     private func startNext(of id: ID<WebhookEndpoint>) {
-        guard let endpoint = endpoints[id], endpoint.queued > 0 else { return }
-        let delivery = endpoint.queue[endpoint.queue.count - endpoint.queued]
-        endpoints[id]?.queued -= 1
-        if endpoints[id]?.queued == 0 { endpoints[id]?.queue.removeAll(keepingCapacity: true) }
-        start(delivery)
-    }
-
-    private func start(_ delivery: WebhookDeliveryStore.Claimed) {
-        endpoints[delivery.endpointID, default: Endpoint()].inFlight += 1
-        let started = Self.monotonicMillis()
-        transport.post(Self.request(for: delivery, at: .now())) { [self] outcome in
-            let seconds = Double(Self.monotonicMillis() - started) / 1000
-            endpoints[delivery.endpointID, default: Endpoint()].inFlight -= 1
-            endpoints[delivery.endpointID, default: Endpoint()].seconds =
-                0.9 * (endpoints[delivery.endpointID]?.seconds ?? seconds) + 0.1 * seconds
+        guard let ready = queues[id]?.queue.popFirst() else { return }
+        queues[id]?.inFlight += 1
+        let delivery = ready.delivery
+        let started = Clock.monotonicNanos()
+        transport.post(Self.request(for: delivery, body: ready.body, at: .now())) { [self] outcome in
+            queues[id]?.inFlight -= 1
+            if let endpoint = queues[id], endpoint.inFlight == 0, endpoint.queue.isEmpty { queues[id] = nil }
             finished.append(
-                .init(delivery: delivery, at: .now(), outcome: outcome, schedule: settings.retrySchedule))
+                .init(
+                    attempt: .init(delivery: delivery, at: .now(), outcome: outcome, schedule: settings.retrySchedule),
+                    seconds: Double(Clock.monotonicNanos() - started) / 1e9))
         }
     }
 
-    private func recordFinished(on db: Connection) throws {
-        guard !finished.isEmpty else { return }
-        let attempts = finished
-        finished = []
-        try db.transaction {
-            try WebhookDeliveryStore.record(
-                attempts, disableAfter: settings.disableAfterSeconds, now: .now(), on: db)
-        }
-        for attempt in attempts where !attempt.outcome.succeeded {
-            logger.info(
-                "webhook attempt failed",
-                metadata: [
-                    "delivery": "\(attempt.delivery.id)", "endpoint": "\(attempt.delivery.endpointID)",
-                    "status": "\(attempt.outcome.status.map(String.init) ?? "-")",
-                    "error": "\(attempt.outcome.error ?? "-")",
-                ])
-        }
-    }
-
-    /// The POST of one delivery: the event exactly as `GET /events/{id}` shows it, signed.
-    static func request(for delivery: WebhookDeliveryStore.Claimed, at time: Timestamp) -> WebhookTransport.Request {
+    /// What a delivery posts: its event exactly as `GET /events/{id}` shows it. Written by
+    /// the books thread when it claims the delivery, off the transfers' thread.
+    static func body(of delivery: WebhookDeliveryStore.Claimed) -> [UInt8] {
         var json = JSONWriter(capacity: delivery.event.data.utf8.count + 160)
         delivery.event.write(to: &json)
-        let body = json.bytes
-        return WebhookTransport.Request(
+        return json.bytes
+    }
+
+    /// The POST of one delivery, signed for an attempt made at `time`.
+    static func request(
+        for delivery: WebhookDeliveryStore.Claimed, body: [UInt8], at time: Timestamp
+    ) -> WebhookTransport.Request {
+        WebhookTransport.Request(
             url: delivery.url,
             headers: [
                 "Billing-Signature: " + WebhookSignature.header(body: body, secrets: delivery.secrets, at: time),
@@ -172,7 +147,7 @@ public final class WebhookSender {
         let delivery = try WebhookDeliveryStore.lockForRetry(id, now: .now(), on: db)
         let transport = WebhookTransport(allowPrivate: settings.allowPrivate)
         var outcome: WebhookDeliveryStore.Outcome?
-        transport.post(request(for: delivery, at: .now())) { outcome = $0 }
+        transport.post(request(for: delivery, body: body(of: delivery), at: .now())) { outcome = $0 }
         while outcome == nil { transport.poll(millis: 100) }
         let attempt = WebhookDeliveryStore.Attempt(
             delivery: delivery, at: .now(), outcome: outcome!, schedule: settings.retrySchedule)

@@ -23,6 +23,10 @@ enum OperationsRoutes {
             json.field("succeeded", health.succeeded)
             json.field("failed", health.failed)
             json.field("oldest_pending_seconds", health.oldestPendingSeconds)
+            json.key("attempts")
+            json.beginObject()
+            for (result, count) in health.attempts { json.field(result, count) }
+            json.endObject()
             json.endObject()
             body.removeLast()
             body += Array(#","webhook_deliveries":"#.utf8) + json.bytes + [UInt8(ascii: "}")]
@@ -44,8 +48,12 @@ enum OperationsRoutes {
                 # HELP billing_webhook_oldest_pending_seconds Age of the oldest pending webhook delivery.
                 # TYPE billing_webhook_oldest_pending_seconds gauge
                 billing_webhook_oldest_pending_seconds \(health.oldestPendingSeconds)
+                # HELP billing_webhook_attempts_total Webhook delivery attempts by result, from the database.
+                # TYPE billing_webhook_attempts_total counter
 
                 """
+                + health.attempts.map { "billing_webhook_attempts_total{result=\"\($0.result)\"} \($0.count)\n" }
+                .joined()
             return HTTPResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
                 body: Array((board.metricsText(routeLabels: labels) + webhooks).utf8))

@@ -19,15 +19,25 @@ import Webhooks
 
     @Test func retriesFollowTheScheduleWithTenPercentJitterThenStop() {
         let schedule = [60, 300, 1800]
-        let time = Timestamp(epochSeconds: 1_000_000)
         for (attempts, wait) in zip(1..., schedule) {
             for _ in 0..<200 {
-                let next = WebhookDeliveryStore.nextAttempt(after: attempts, at: time, schedule: schedule)
-                let seconds = (next?.epochSeconds ?? 0) - time.epochSeconds
-                #expect(Double(seconds) >= Double(wait) * 0.9 - 0.5 && Double(seconds) <= Double(wait) * 1.1 + 0.5)
+                let millis = WebhookDeliveryStore.retryWaitMillis(after: attempts, schedule: schedule) ?? 0
+                #expect(millis >= wait * 900 && millis <= wait * 1100)
             }
         }
-        #expect(WebhookDeliveryStore.nextAttempt(after: 4, at: time, schedule: schedule) == nil)
+        #expect(WebhookDeliveryStore.retryWaitMillis(after: 4, schedule: schedule) == nil)
+    }
+
+    /// `/metrics` counts attempts by a handful of results, whatever the answer was.
+    @Test(
+        arguments: [
+            (200, nil, "succeeded"), (204, nil, "succeeded"), (301, nil, "http_3xx"), (404, nil, "http_4xx"),
+            (503, nil, "http_5xx"), (102, nil, "http_other"), (nil, "timeout", "timeout"),
+            (nil, "connection refused", "connection_refused"), (nil, "address refused", "address_refused"),
+            (nil, "host not resolved", "host_not_resolved"), (nil, "SSL peer certificate was not OK", "other_error"),
+        ] as [(Int?, String?, String)])
+    func attemptsAreCountedByResult(_ status: Int?, _ error: String?, _ result: String) {
+        #expect(WebhookDeliveryStore.Outcome(status: status, error: error).result == result)
     }
 }
 

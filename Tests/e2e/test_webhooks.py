@@ -208,15 +208,25 @@ def test_bad_endpoints_are_422(client, body, field):
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, response.text
 
 
-def test_status_and_metrics_show_the_deliveries(hooks, hooks_pool, api_key, receiver):
-    hook = endpoint(hooks, receiver.url, types=["plan.created"])
-    new_plan(hooks)
-    delivery_of(hooks, hook["id"], "plan.created", status="succeeded")
+def test_status_and_metrics_show_the_deliveries_and_the_attempts_by_result(hooks, hooks_pool, api_key):
+    before = hooks_pool.metrics(api_key)
+    receiver = Receiver(answers=[503])
+    try:
+        hook = endpoint(hooks, receiver.url, types=["plan.created"])
+        new_plan(hooks)
+        delivery = delivery_of(hooks, hook["id"], "plan.created", status="succeeded", timeout=20)
+        assert delivery["attempts"] == 2
+    finally:
+        receiver.close()
     status = hooks_pool.status(api_key)["webhook_deliveries"]
     assert status["succeeded"] >= 1 and status["pending"] >= 0 and status["oldest_pending_seconds"] >= 0
+    assert status["attempts"]["succeeded"] >= 1 and status["attempts"]["http_5xx"] >= 1
     metrics = hooks_pool.metrics(api_key)
     assert metrics['billing_webhook_deliveries{status="succeeded"}'] >= 1
     assert "billing_webhook_oldest_pending_seconds" in metrics
+    for result in ("succeeded", "http_5xx"):
+        counter = f'billing_webhook_attempts_total{{result="{result}"}}'
+        assert metrics[counter] >= before.get(counter, 0) + 1, result
 
 
 class RawReceiver:

@@ -31,6 +31,26 @@ public enum WebhookDeliveryStore {
         }
 
         public var succeeded: Bool { (200..<300).contains(status ?? 0) }
+
+        /// The attempt's result as `/metrics` counts it: one of a few, whatever the receiver
+        /// answered or libcurl said.
+        public var result: String {
+            switch (status, error) {
+            case (let status?, _):
+                switch status {
+                case 200..<300: "succeeded"
+                case 300..<400: "http_3xx"
+                case 400..<500: "http_4xx"
+                case 500..<600: "http_5xx"
+                default: "http_other"
+                }
+            case (nil, "timeout"): "timeout"
+            case (nil, "connection refused"): "connection_refused"
+            case (nil, "address refused"): "address_refused"
+            case (nil, "host not resolved"): "host_not_resolved"
+            default: "other_error"
+            }
+        }
     }
 
     /// The columns of `Claimed`, of `d` (the delivery), `w` (its endpoint), `e` (its event).
@@ -60,6 +80,12 @@ public enum WebhookDeliveryStore {
     /// as many as `wanted` says for it (`fresh` for an endpoint it does not name), none that
     /// another sender holds. Each stays the caller's for `lease` seconds: past that another
     /// sender may take it (the first one died), so delivery is at least once.
+    ///
+    /// Due and leased are judged by PostgreSQL's clock, to the microsecond: `now` is whole
+    /// seconds, which held every new delivery back until the next second (measured: lag p50
+    /// 550 ms at 100 events/s). The leased rows are found by their ids and their events one
+    /// by one through the primary keys: hash joins over whole tables were the plan otherwise
+    /// (measured: 23 of the 64 ms a claim of 2,000 took).
     public static func claim(
         limit: Int, wanted: [(endpoint: ID<WebhookEndpoint>, count: Int)], fresh: Int, lease: Int,
         now: Timestamp, on db: Connection
@@ -69,16 +95,22 @@ public enum WebhookDeliveryStore {
             LEFT JOIN unnest(\(SQLArray(wanted) { $0.endpoint })::uuid[], \(SQLArray(wanted) { $0.count })::int[]) \
             AS f(id, wanted) ON f.id = w.id \
             CROSS JOIN LATERAL (SELECT d.id FROM webhook_deliveries d WHERE d.endpoint_id = w.id \
-            AND d.status = 'pending' AND d.next_attempt_at <= \(now) \
-            AND (d.leased_until IS NULL OR d.leased_until < \(now)) ORDER BY d.next_attempt_at, d.event_seq \
+            AND d.status = 'pending' AND d.next_attempt_at <= now() \
+            AND (d.leased_until IS NULL OR d.leased_until < now()) ORDER BY d.next_attempt_at, d.event_seq \
             LIMIT coalesce(f.wanted, \(fresh)) FOR UPDATE OF d SKIP LOCKED) d \
-            WHERE w.disabled_reason IS NULL AND w.deleted_at IS NULL AND coalesce(f.wanted, \(fresh)) > 0 LIMIT \(limit)) \
-            UPDATE webhook_deliveries d SET leased_until = \(now.adding(seconds: Int64(lease))) \
-            FROM due, events e, webhook_endpoints w \
-            WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id RETURNING
+            WHERE w.disabled_reason IS NULL AND w.deleted_at IS NULL AND coalesce(f.wanted, \(fresh)) > 0 LIMIT \(limit)), \
+            d AS (UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => \(lease)) \
+            WHERE d.id = ANY(ARRAY(SELECT id FROM due)) \
+            RETURNING d.id, d.endpoint_id, d.attempts, d.event_seq, d.event_id) \
+            SELECT
             """
         query.append(" ")
         query.append(claimedColumns(now: now))
+        query.append(
+            """
+             FROM d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+            CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.id = d.event_id) e
+            """)
         return try db.query(query).rows.map(claimed).sorted { $0.eventSeq < $1.eventSeq }
     }
 
@@ -110,26 +142,26 @@ public enum WebhookDeliveryStore {
         public var delivery: Claimed
         public var at: Timestamp
         public var outcome: Outcome
-        /// When the next attempt is due; nil when there is none (succeeded, or the
-        /// schedule is over).
-        public var next: Timestamp?
+        /// Milliseconds from the outcome's record to the next attempt; nil when there is
+        /// none (succeeded, or the schedule is over).
+        public var retryAfterMillis: Int?
 
         public init(delivery: Claimed, at: Timestamp, outcome: Outcome, schedule: [Int]) {
             self.delivery = delivery
             self.at = at
             self.outcome = outcome
-            next =
+            retryAfterMillis =
                 outcome.succeeded
-                ? nil : WebhookDeliveryStore.nextAttempt(after: delivery.attempts + 1, at: at, schedule: schedule)
+                ? nil : WebhookDeliveryStore.retryWaitMillis(after: delivery.attempts + 1, schedule: schedule)
         }
     }
 
     /// The wait before the attempt after `attempts` (1 + the schedule's length in all), with
-    /// ±10% jitter; nil when none is left.
-    public static func nextAttempt(after attempts: Int, at time: Timestamp, schedule: [Int]) -> Timestamp? {
+    /// ±10% jitter; nil when none is left. Counted by PostgreSQL's clock from the record, as
+    /// due deliveries are judged by it (whole-second `Timestamp`s would cut a 1 s wait short).
+    public static func retryWaitMillis(after attempts: Int, schedule: [Int]) -> Int? {
         guard attempts >= 1, attempts <= schedule.count else { return nil }
-        let wait = Double(schedule[attempts - 1])
-        return time.adding(seconds: Int64((wait * Double.random(in: 0.9...1.1)).rounded()))
+        return schedule[attempts - 1] * Int.random(in: 900...1100)
     }
 
     /// Records attempts: a success is final; a failure of a pending delivery schedules the
@@ -143,14 +175,22 @@ public enum WebhookDeliveryStore {
             UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = r.at, \
             last_status_code = r.code, last_error = r.error, last_response_excerpt = r.excerpt, leased_until = NULL, \
             status = CASE WHEN r.ok THEN 'succeeded' WHEN d.status <> 'pending' THEN d.status \
-            WHEN r.next IS NULL THEN 'failed' ELSE 'pending' END, \
-            next_attempt_at = CASE WHEN r.ok OR d.status <> 'pending' THEN NULL ELSE r.next END, \
+            WHEN r.wait IS NULL THEN 'failed' ELSE 'pending' END, \
+            next_attempt_at = CASE WHEN r.ok OR d.status <> 'pending' THEN NULL \
+            ELSE now() + make_interval(secs => r.wait / 1000.0) END, \
             succeeded_at = CASE WHEN r.ok THEN coalesce(d.succeeded_at, r.at) ELSE d.succeeded_at END \
             FROM unnest(\(SQLArray(attempts) { $0.delivery.id })::uuid[], \(SQLArray(attempts) { $0.at })::timestamptz[], \
             \(SQLArray(attempts) { $0.outcome.status })::int[], \(SQLArray(attempts) { $0.outcome.error })::text[], \
             \(SQLArray(attempts) { $0.outcome.excerpt })::text[], \(SQLArray(attempts) { $0.outcome.succeeded })::bool[], \
-            \(SQLArray(attempts) { $0.next })::timestamptz[]) AS r(id, at, code, error, excerpt, ok, next) \
+            \(SQLArray(attempts) { $0.retryAfterMillis })::bigint[]) AS r(id, at, code, error, excerpt, ok, wait) \
             WHERE d.id = r.id
+            """)
+        try db.query(
+            """
+            INSERT INTO webhook_attempt_counts (result, attempts) \
+            SELECT result, count(*) FROM unnest(\(SQLArray(attempts) { $0.outcome.result })::text[]) AS r(result) \
+            GROUP BY result ORDER BY result \
+            ON CONFLICT (result) DO UPDATE SET attempts = webhook_attempt_counts.attempts + excluded.attempts
             """)
         let succeeded = Array(Set(attempts.filter(\.outcome.succeeded).map(\.delivery.endpointID)))
         let failed = Array(Set(attempts.filter { !$0.outcome.succeeded }.map(\.delivery.endpointID)))
@@ -194,12 +234,15 @@ public enum WebhookDeliveryStore {
     }
 
     /// What `/status` and `/metrics` show of the deliveries: how many are pending, have
-    /// succeeded and have failed, and how long the oldest pending one has waited.
+    /// succeeded and have failed, how long the oldest pending one has waited, and every
+    /// attempt so far by its result.
     public struct Health: Sendable {
         public var pending: Int64
         public var succeeded: Int64
         public var failed: Int64
         public var oldestPendingSeconds: Int64
+        /// By result, in result order; a result never seen is absent.
+        public var attempts: [(result: String, count: Int64)]
     }
 
     /// Pending deliveries are read through their partial index; the succeeded and failed
@@ -213,8 +256,14 @@ public enum WebhookDeliveryStore {
             FROM webhook_deliveries
             """)[0]
         var r = RowReader(row)
-        return Health(
-            pending: try r.int64(), succeeded: try r.int64(), failed: try r.int64(), oldestPendingSeconds: try r.int64()
-        )
+        var health = Health(
+            pending: try r.int64(), succeeded: try r.int64(), failed: try r.int64(),
+            oldestPendingSeconds: try r.int64(),
+            attempts: [])
+        health.attempts = try db.query("SELECT result, attempts FROM webhook_attempt_counts ORDER BY result").rows.map {
+            var r = RowReader($0)
+            return (try r.string(), try r.int64())
+        }
+        return health
     }
 }
