@@ -76,6 +76,11 @@ public final class WebhookSender {
             finished.removeAll(keepingCapacity: true)
             guard !failed else { return false }
             for ready in claimed { queues[ready.delivery.endpointID, default: ([], 0)].queue.append(ready) }
+            // A slice keeps what it has given out until it is copied: an endpoint that never
+            // runs dry would otherwise hold every delivery it was ever sent.
+            for (id, endpoint) in queues where endpoint.queue.startIndex >= 4_096 {
+                queues[id]?.queue = ArraySlice(Array(endpoint.queue))
+            }
             claimed.removeAll(keepingCapacity: true)
             startQueued()
             let busy = transport.inFlight > 0 || queues.values.contains { !$0.queue.isEmpty }
