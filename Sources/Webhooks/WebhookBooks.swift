@@ -20,6 +20,10 @@ final class Exchange: Sendable {
     struct Ready: Sendable {
         var delivery: WebhookDeliveryStore.Claimed
         var body: [UInt8]
+        /// The last moment (`Clock.monotonicNanos`) an attempt may start and still end
+        /// within the lease: one started later could still run when another sender takes
+        /// the delivery, so it is not started (the lease passes and it is claimed again).
+        var startBy: Int64
     }
 
     struct State {
@@ -27,6 +31,9 @@ final class Exchange: Sendable {
         var claimed: [Ready] = []
         /// Outcomes not yet taken by the books.
         var finished: [Finished] = []
+        /// The endpoints of deliveries not started because their lease could pass first,
+        /// one entry each, not yet taken by the books.
+        var expired: [ID<WebhookEndpoint>] = []
         /// Set once the transfers are over: what was queued and never started (released).
         var unsent: [ID<WebhookDelivery>]?
         /// The database error that stopped the books.
@@ -51,8 +58,10 @@ struct WebhookBooks: Sendable {
     private struct Load {
         /// Claimed and not yet finished: queued, in flight, or handed over.
         var outstanding = 0
-        /// Seconds an attempt takes, a moving average.
-        var seconds = 0.05
+        /// Seconds an attempt takes, a moving average; an endpoint not yet heard from is
+        /// assumed as slow as an attempt may be, so that the first claims stay within the
+        /// lease (a few attempts bring a fast endpoint's down).
+        var seconds = Double(WebhookTransport.attemptMillis) / 1000
         /// The last claim found fewer due deliveries than it asked for: ask again only with
         /// the periodic claim, not as soon as the queue runs low.
         var drained = false
@@ -89,10 +98,14 @@ struct WebhookBooks: Sendable {
         var lastClaim: Int64 = 0
         var lastRecord = Self.millis()
         while true {
-            let (finished, unsent, unqueued) = exchange.state.withLock { state in
-                defer { state.finished.removeAll(keepingCapacity: true) }
-                return (state.finished, state.unsent, state.unsent == nil ? [] : state.claimed)
+            let (finished, expired, unsent, unqueued) = exchange.state.withLock { state in
+                defer {
+                    state.finished.removeAll(keepingCapacity: true)
+                    state.expired.removeAll(keepingCapacity: true)
+                }
+                return (state.finished, state.expired, state.unsent, state.unsent == nil ? [] : state.claimed)
             }
+            for endpoint in expired { loads[endpoint, default: Load()].outstanding -= 1 }
             for outcome in finished {
                 let endpoint = outcome.attempt.delivery.endpointID
                 loads[endpoint, default: Load()].outstanding -= 1
@@ -117,17 +130,25 @@ struct WebhookBooks: Sendable {
                 let wanted = loads.map { id, load in
                     (endpoint: id, count: periodic || hungry(load) ? holding(load) - load.outstanding : 0)
                 }
+                let startBy =
+                    Clock.monotonicNanos()
+                    + Int64(settings.leaseSeconds * 1000 - WebhookTransport.attemptMillis) * 1_000_000
                 let claimed = try WebhookDeliveryStore.claim(
-                    limit: 10_000, wanted: wanted, fresh: 4 * perEndpoint, lease: settings.leaseSeconds,
-                    now: .now(), on: db)
+                    limit: 10_000, wanted: wanted, fresh: perEndpoint, lease: settings.leaseSeconds, now: .now(), on: db
+                )
                 var got: [ID<WebhookEndpoint>: Int] = [:]
                 for delivery in claimed { got[delivery.endpointID, default: 0] += 1 }
                 for (endpoint, count) in wanted where count > 0 {
                     loads[endpoint]?.drained = got[endpoint, default: 0] < count
                 }
                 for (endpoint, count) in got { loads[endpoint, default: Load()].outstanding += count }
+                // An endpoint with nothing outstanding is asked for as a new one (`fresh`):
+                // endpoints that were deleted or went quiet are not carried forever.
+                if periodic { loads = loads.filter { $0.value.outstanding > 0 } }
                 if !claimed.isEmpty {
-                    let ready = claimed.map { Exchange.Ready(delivery: $0, body: WebhookSender.body(of: $0)) }
+                    let ready = claimed.map {
+                        Exchange.Ready(delivery: $0, body: WebhookSender.body(of: $0), startBy: startBy)
+                    }
                     exchange.state.withLock { $0.claimed.append(contentsOf: ready) }
                     waker.wake()
                     busy = true

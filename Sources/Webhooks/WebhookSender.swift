@@ -25,6 +25,7 @@ public final class WebhookSender {
     /// its requests are in flight: the transfer thread's alone.
     private var queues: [ID<WebhookEndpoint>: (queue: ArraySlice<Exchange.Ready>, inFlight: Int)] = [:]
     private var finished: [Exchange.Finished] = []
+    private var expired: [ID<WebhookEndpoint>] = []
 
     public init(
         conninfo: String, settings: WebhookSettings, logger: Logger, capacity: Int = 1024, perEndpoint: Int = 16
@@ -50,9 +51,10 @@ public final class WebhookSender {
             var unsent: [ID<WebhookDelivery>] = []
             // However the transfers end, the books thread is told to, so that it ends too.
             defer {
-                let (finished, unsent) = (finished, unsent)
+                let (finished, expired, unsent) = (finished, expired, unsent)
                 exchange.state.withLock {
                     $0.finished.append(contentsOf: finished)
+                    $0.expired.append(contentsOf: expired)
                     $0.unsent = unsent
                 }
             }
@@ -71,9 +73,11 @@ public final class WebhookSender {
             let failed = exchange.state.withLock {
                 swap(&claimed, &$0.claimed)
                 $0.finished.append(contentsOf: finished)
+                $0.expired.append(contentsOf: expired)
                 return $0.failure != nil
             }
             finished.removeAll(keepingCapacity: true)
+            expired.removeAll(keepingCapacity: true)
             guard !failed else { return false }
             for ready in claimed { queues[ready.delivery.endpointID, default: ([], 0)].queue.append(ready) }
             // A slice keeps what it has given out until it is copied: an endpoint that never
@@ -109,7 +113,14 @@ public final class WebhookSender {
     }
 
     private func startNext(of id: ID<WebhookEndpoint>) {
-        guard let ready = queues[id]?.queue.popFirst() else { return }
+        var next: Exchange.Ready?
+        while next == nil, let ready = queues[id]?.queue.popFirst() {
+            if Clock.monotonicNanos() <= ready.startBy { next = ready } else { expired.append(id) }
+        }
+        guard let ready = next else {
+            if queues[id]?.inFlight == 0 { queues[id] = nil }
+            return
+        }
         queues[id]?.inFlight += 1
         let delivery = ready.delivery
         let started = Clock.monotonicNanos()

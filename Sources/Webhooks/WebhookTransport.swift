@@ -51,7 +51,10 @@ final class WebhookTransport {
     /// libcurl's global set-up, once per process (a worker's threads may each make a transport).
     private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
-    init(allowPrivate: Bool, timeoutMillis: Int = 10_000) {
+    /// How long an attempt may take, connecting included (`webhooks.md`: 10 s).
+    static let attemptMillis = 10_000
+
+    init(allowPrivate: Bool, timeoutMillis: Int = attemptMillis) {
         Self.globalInit
         multi = curl_multi_init()
         self.allowPrivate = allowPrivate
