@@ -98,6 +98,35 @@ def test_two_pools_senders_never_send_one_delivery_both(api_key):
         receiver.close()
 
 
+def test_an_endpoint_that_turns_slow_never_has_a_delivery_sent_by_two_senders(api_key):
+    """A fast endpoint lets a sender queue many deliveries; when it turns slow in the middle
+    (1 s an answer, 16 at a time), the queue would take longer than the lease (12 s here). A
+    queued delivery whose lease could pass before its attempt ends is not started: the lease
+    passes, and one of the two pools' senders claims it again. None is sent by both."""
+    receiver = Receiver(delay=0.0)
+    first = Pool(workers=1, threads=4, webhook_sender=True, env=ENV)
+    second = Pool(workers=1, threads=2, webhook_sender=True, env=ENV)
+
+    def turn_slow():
+        while len(receiver.requests) < 100:
+            time.sleep(0.005)
+        receiver.delay = 1.0
+
+    try:
+        client = Client(api_key, base=first.base)
+        endpoint(client, receiver.url, types=["customer.created"])
+        threading.Thread(target=turn_slow, daemon=True).start()
+        expected = customers(client, 800)
+        wait_for_all(receiver, expected, timeout=120)
+        time.sleep(1)
+        deliveries = [r["headers"]["Billing-Delivery-Id"] for r in receiver.of_type("customer.created")]
+        assert len(deliveries) == len(set(deliveries)) == 800
+    finally:
+        first.stop()
+        second.stop()
+        receiver.close()
+
+
 def test_a_receiver_down_for_30_seconds_gets_everything_after(api_key):
     receiver = Receiver()
     port = receiver.server.server_address[1]

@@ -167,7 +167,9 @@ public enum WebhookDeliveryStore {
     /// Records attempts: a success is final; a failure of a pending delivery schedules the
     /// next attempt or, with none left, fails it; a retried delivery that had succeeded
     /// or failed keeps its status unless the attempt succeeds. Then the endpoints' health:
-    /// one whose deliveries have all failed for `disableAfter` seconds is disabled.
+    /// one whose deliveries have all failed for `disableAfter` seconds is disabled — timed by
+    /// PostgreSQL's clock, like due times (whole seconds disabled an endpoint up to a second
+    /// early, before its last scheduled attempt).
     public static func record(_ attempts: [Attempt], disableAfter: Int, now: Timestamp, on db: Connection) throws {
         guard !attempts.isEmpty else { return }
         try db.query(
@@ -197,7 +199,7 @@ public enum WebhookDeliveryStore {
         try db.query(
             """
             UPDATE webhook_endpoints SET failing_since = CASE WHEN id = ANY(\(SQLArray(succeeded))::uuid[]) THEN NULL \
-            ELSE coalesce(failing_since, \(now)) END \
+            ELSE coalesce(failing_since, now()) END \
             WHERE id = ANY(\(SQLArray(succeeded + failed))::uuid[]) \
             AND (failing_since IS NULL) <> (id = ANY(\(SQLArray(succeeded))::uuid[]))
             """)
@@ -205,7 +207,7 @@ public enum WebhookDeliveryStore {
             """
             UPDATE webhook_endpoints SET disabled_reason = 'failing', updated_at = \(now) \
             WHERE id = ANY(\(SQLArray(failed))::uuid[]) AND disabled_reason IS NULL AND deleted_at IS NULL \
-            AND failing_since <= \(now.adding(seconds: -Int64(disableAfter))) \
+            AND failing_since <= now() - make_interval(secs => \(disableAfter)) \
             RETURNING \(unsafeSQL: WebhookEndpoint.columns)
             """
         ).rows.map(WebhookEndpoint.init(row:))
