@@ -78,10 +78,12 @@ struct WebhookBooks: Sendable {
 
     private static func millis() -> Int64 { Clock.monotonicNanos() / 1_000_000 }
 
-    /// How many deliveries an endpoint may hold: what it sends in half a lease at its pace,
-    /// between `perEndpoint` and 4,000.
+    /// How many deliveries an endpoint may hold: what it starts at its pace in half the time a
+    /// claimed delivery may still be started (the lease less an attempt), between
+    /// `perEndpoint` and 4,000.
     private func holding(_ load: Load) -> Int {
-        let sendable = Double(perEndpoint) * Double(settings.leaseSeconds) / 2 / max(load.seconds, 0.001)
+        let window = Double(settings.leaseSeconds * 1000 - WebhookTransport.attemptMillis) / 1000 / 2
+        let sendable = Double(perEndpoint) * window / max(load.seconds, 0.001)
         return max(perEndpoint, min(4_000, Int(sendable)))
     }
 
