@@ -39,6 +39,8 @@ final class WebhookTransport {
 
     static let excerptLimit = 1024
     static let userAgent = "billing-webhooks/1"
+    /// Sent with every request (`Expect:` empty: no 100-continue round trip).
+    static let fixedHeaders = ["Content-Type: application/json", "Expect:"]
     /// As many as may be in flight at once, by default.
     static let idleHandleLimit = 1024
 
@@ -136,9 +138,8 @@ final class WebhookTransport {
             _ = billing_curl_setopt_pointer(
                 handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: body.baseAddress))
         }
-        for header in ["Content-Type: application/json", "Expect:"] + request.headers {
-            transfer.headers = curl_slist_append(transfer.headers, header)
-        }
+        for header in Self.fixedHeaders { transfer.headers = curl_slist_append(transfer.headers, header) }
+        for header in request.headers { transfer.headers = curl_slist_append(transfer.headers, header) }
         _ = billing_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(transfer.headers))
         _ = billing_curl_setopt_pointer(handle, CURLOPT_PRIVATE, UnsafeMutableRawPointer(bitPattern: id))
         _ = billing_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
@@ -185,11 +186,11 @@ final class WebhookTransport {
             outcome.status = billing_curl_response_code(transfer.handle)
             outcome.excerpt = String(decoding: transfer.excerpt, as: UTF8.self)
         case CURLE_OPERATION_TIMEDOUT?:
-            outcome.error = "timeout"
+            outcome.error = Outcome.Failure.timeout.rawValue
         case CURLE_COULDNT_CONNECT?:
-            outcome.error = transfer.addressRefused ? "address refused" : "connection refused"
+            outcome.error = (transfer.addressRefused ? Outcome.Failure.addressRefused : .connectionRefused).rawValue
         case CURLE_COULDNT_RESOLVE_HOST?:
-            outcome.error = "host not resolved"
+            outcome.error = Outcome.Failure.hostNotResolved.rawValue
         case let code?:
             outcome.error = String(cString: curl_easy_strerror(code))
         case nil:

@@ -89,22 +89,29 @@ def test_a_killed_sender_is_started_again_and_every_event_arrives(api_key):
         receiver.close()
 
 
-def test_two_pools_senders_never_send_one_delivery_both(api_key):
-    receiver = Receiver(delay=0.01)
+def delivered_once_by_two_pools(api_key, receiver, count, timeout, meanwhile=None):
+    """`count` customer.created events delivered by two pools' senders on one database
+    (`meanwhile` started beside them): every delivery arrives exactly once."""
     first = Pool(workers=1, threads=4, webhook_sender=True, env=ENV)
     second = Pool(workers=1, threads=2, webhook_sender=True, env=ENV)
     try:
         client = Client(api_key, base=first.base)
         endpoint(client, receiver.url, types=["customer.created"])
-        expected = customers(client, 400)
-        wait_for_all(receiver, expected, timeout=40)
+        if meanwhile:
+            threading.Thread(target=meanwhile, daemon=True).start()
+        expected = customers(client, count)
+        wait_for_all(receiver, expected, timeout=timeout)
         time.sleep(1)
         deliveries = [r["headers"]["Billing-Delivery-Id"] for r in receiver.of_type("customer.created")]
-        assert len(deliveries) == len(set(deliveries)) == 400
+        assert len(deliveries) == len(set(deliveries)) == count
     finally:
         first.stop()
         second.stop()
         receiver.close()
+
+
+def test_two_pools_senders_never_send_one_delivery_both(api_key):
+    delivered_once_by_two_pools(api_key, Receiver(delay=0.01), 400, timeout=40)
 
 
 def test_an_endpoint_that_turns_slow_never_has_a_delivery_sent_by_two_senders(api_key):
@@ -113,27 +120,13 @@ def test_an_endpoint_that_turns_slow_never_has_a_delivery_sent_by_two_senders(ap
     queued delivery whose lease could pass before its attempt ends is not started: the lease
     passes, and one of the two pools' senders claims it again. None is sent by both."""
     receiver = Receiver(delay=0.0)
-    first = Pool(workers=1, threads=4, webhook_sender=True, env=ENV)
-    second = Pool(workers=1, threads=2, webhook_sender=True, env=ENV)
 
     def turn_slow():
         while len(receiver.requests) < 100:
             time.sleep(0.005)
         receiver.delay = 1.0
 
-    try:
-        client = Client(api_key, base=first.base)
-        endpoint(client, receiver.url, types=["customer.created"])
-        threading.Thread(target=turn_slow, daemon=True).start()
-        expected = customers(client, 800)
-        wait_for_all(receiver, expected, timeout=120)
-        time.sleep(1)
-        deliveries = [r["headers"]["Billing-Delivery-Id"] for r in receiver.of_type("customer.created")]
-        assert len(deliveries) == len(set(deliveries)) == 800
-    finally:
-        first.stop()
-        second.stop()
-        receiver.close()
+    delivered_once_by_two_pools(api_key, receiver, 800, timeout=120, meanwhile=turn_slow)
 
 
 def test_a_receiver_down_for_30_seconds_gets_everything_after(api_key):

@@ -32,23 +32,33 @@ public enum WebhookDeliveryStore {
 
         public var succeeded: Bool { (200..<300).contains(status ?? 0) }
 
+        /// Why no answer came, for the reasons `last_error` names and `/metrics` counts
+        /// apart; any other reason is libcurl's own text.
+        public enum Failure: String, Sendable {
+            case timeout = "timeout"
+            case connectionRefused = "connection refused"
+            case addressRefused = "address refused"
+            case hostNotResolved = "host not resolved"
+        }
+
         /// The attempt's result as `/metrics` counts it: one of a few, whatever the receiver
         /// answered or libcurl said.
         public var result: String {
-            switch (status, error) {
-            case (let status?, _):
-                switch status {
+            if let status {
+                return switch status {
                 case 200..<300: "succeeded"
                 case 300..<400: "http_3xx"
                 case 400..<500: "http_4xx"
                 case 500..<600: "http_5xx"
                 default: "http_other"
                 }
-            case (nil, "timeout"): "timeout"
-            case (nil, "connection refused"): "connection_refused"
-            case (nil, "address refused"): "address_refused"
-            case (nil, "host not resolved"): "host_not_resolved"
-            default: "other_error"
+            }
+            return switch error.flatMap(Failure.init(rawValue:)) {
+            case .timeout: "timeout"
+            case .connectionRefused: "connection_refused"
+            case .addressRefused: "address_refused"
+            case .hostNotResolved: "host_not_resolved"
+            case nil: "other_error"
             }
         }
     }
@@ -172,8 +182,13 @@ public enum WebhookDeliveryStore {
     /// early, before its last scheduled attempt).
     public static func record(_ attempts: [Attempt], disableAfter: Int, now: Timestamp, on db: Connection) throws {
         guard !attempts.isEmpty else { return }
+        // The attempts are counted by result in the same statement: no round trip of their own.
         try db.query(
             """
+            WITH counted AS (INSERT INTO webhook_attempt_counts (result, attempts) \
+            SELECT result, count(*) FROM unnest(\(SQLArray(attempts) { $0.outcome.result })::text[]) AS r(result) \
+            GROUP BY result ORDER BY result \
+            ON CONFLICT (result) DO UPDATE SET attempts = webhook_attempt_counts.attempts + excluded.attempts) \
             UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = r.at, \
             last_status_code = r.code, last_error = r.error, last_response_excerpt = r.excerpt, leased_until = NULL, \
             status = CASE WHEN r.ok THEN 'succeeded' WHEN d.status <> 'pending' THEN d.status \
@@ -186,13 +201,6 @@ public enum WebhookDeliveryStore {
             \(SQLArray(attempts) { $0.outcome.excerpt })::text[], \(SQLArray(attempts) { $0.outcome.succeeded })::bool[], \
             \(SQLArray(attempts) { $0.retryAfterMillis })::bigint[]) AS r(id, at, code, error, excerpt, ok, wait) \
             WHERE d.id = r.id
-            """)
-        try db.query(
-            """
-            INSERT INTO webhook_attempt_counts (result, attempts) \
-            SELECT result, count(*) FROM unnest(\(SQLArray(attempts) { $0.outcome.result })::text[]) AS r(result) \
-            GROUP BY result ORDER BY result \
-            ON CONFLICT (result) DO UPDATE SET attempts = webhook_attempt_counts.attempts + excluded.attempts
             """)
         let succeeded = Array(Set(attempts.filter(\.outcome.succeeded).map(\.delivery.endpointID)))
         let failed = Array(Set(attempts.filter { !$0.outcome.succeeded }.map(\.delivery.endpointID)))
