@@ -22,6 +22,16 @@ enum Validation {
         return email
     }
 
+    /// An IANA time zone name (`Europe/Paris`) the tz database knows, exactly as it spells it.
+    static func zone(_ reader: inout FieldReader) -> Zone? {
+        guard let name = reader.string("timezone", maxLength: 64) else { return nil }
+        guard let zone = Zone(named: name) else {
+            reader.fail("timezone", "must be an IANA time zone name such as Europe/Paris or UTC")
+            return nil
+        }
+        return zone
+    }
+
     /// An upper-case ISO 4217 code the service knows.
     static func currency(_ reader: inout FieldReader) -> String? {
         guard let code = reader.string("currency", required: true, maxLength: 3) else { return nil }

@@ -32,7 +32,7 @@ public struct PlanChange: Equatable, Sendable {
     /// (unit × quantity) is checked against the line limit by the caller.
     public init(
         from old: Terms, unusedCredit: Int64, to new: Terms, prorate: Bool, now: Timestamp,
-        status: Subscription.Status, anchor: Timestamp, periodStart: Timestamp, periodEnd: Timestamp
+        status: Subscription.Status, anchor: Timestamp, periodStart: Timestamp, periodEnd: Timestamp, zone: Zone = .utc
     ) {
         // A trial costs nothing on any plan or quantity: the trial goes on, nothing is invoiced.
         guard status != .trialing else {
@@ -59,7 +59,7 @@ public struct PlanChange: Equatable, Sendable {
                 ]
                 : []
         } else {
-            let period = BillingSchedule(anchor: now, interval: new.interval).period(0)
+            let period = BillingSchedule(anchor: now, interval: new.interval, zone: zone).period(0)
             self.anchor = now
             self.periodStart = period.start
             self.periodEnd = period.end

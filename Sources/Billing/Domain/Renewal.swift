@@ -21,7 +21,8 @@ public struct Renewal: Equatable, Sendable {
     public var changesSomething: Bool { trialEnded || endedAt != nil || !invoices.isEmpty }
 
     public init(
-        status: Subscription.Status, anchor: Timestamp, interval: BillingInterval, trialEnd: Timestamp?,
+        status: Subscription.Status, anchor: Timestamp, interval: BillingInterval, zone: Zone = .utc,
+        trialEnd: Timestamp?,
         currentPeriodStart: Timestamp, currentPeriodEnd: Timestamp, cancelAtPeriodEnd: Bool, asOf: Timestamp,
         maximumPeriods: Int = .max
     ) {
@@ -29,7 +30,7 @@ public struct Renewal: Equatable, Sendable {
         self.currentPeriodStart = currentPeriodStart
         self.currentPeriodEnd = currentPeriodEnd
         guard status != .canceled else { return }
-        let schedule = BillingSchedule(anchor: anchor, interval: interval)
+        let schedule = BillingSchedule(anchor: anchor, interval: interval, zone: zone)
 
         if status == .trialing {
             guard let trialEnd, trialEnd <= asOf else { return }

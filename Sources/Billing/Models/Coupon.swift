@@ -95,10 +95,10 @@ public struct SubscriptionDiscount: Equatable, Sendable {
     /// `end` of a repeating discount: the start of the first period (of the subscription's
     /// calendar) at or after `periods` intervals from `start`.
     public static func end(
-        start: Timestamp, periods: Int, anchor: Timestamp, interval: BillingInterval
+        start: Timestamp, periods: Int, anchor: Timestamp, interval: BillingInterval, zone: Zone = .utc
     ) -> Timestamp {
-        let reach = BillingSchedule(anchor: start, interval: interval).period(periods).start
-        let period = BillingSchedule(anchor: anchor, interval: interval).period(containing: reach)
+        let reach = BillingSchedule(anchor: start, interval: interval, zone: zone).period(periods).start
+        let period = BillingSchedule(anchor: anchor, interval: interval, zone: zone).period(containing: reach)
         return period.start == reach ? reach : period.end
     }
 }

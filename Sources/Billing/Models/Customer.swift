@@ -15,9 +15,12 @@ public struct Customer: Equatable, Sendable, RowDecodable {
     /// Its invoices' numbers start with this when numbered per customer (`INVOICE_NUMBERING`):
     /// eight upper-case letters and digits, unique, given at creation and never changed.
     public var invoicePrefix: String
+    /// The zone of its subscriptions' calendars (`time.md`), UTC unless given.
+    public var zone: Zone
     public var createdAt: Timestamp
 
-    static let columns = "id, email, name, metadata, currency, balance_cents, tax_rate_ids, invoice_prefix, created_at"
+    static let columns =
+        "id, email, name, metadata, currency, balance_cents, tax_rate_ids, invoice_prefix, timezone, created_at"
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
@@ -28,6 +31,7 @@ public struct Customer: Equatable, Sendable, RowDecodable {
         balanceCents = try r.int64()
         taxRateIDs = try r.ids()
         invoicePrefix = try r.string()
+        zone = try r.zone()
         createdAt = try r.timestamp()
     }
 
@@ -80,6 +84,7 @@ extension Customer: JSONWritable {
         for id in taxRateIDs { json.value(id.uuid) }
         json.endArray()
         json.field("invoice_prefix", invoicePrefix)
+        json.field("timezone", zone.name)
         json.field("created_at", createdAt)
         json.endObject()
     }

@@ -26,12 +26,16 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     /// Its invoices' tax rates; none: its customer's.
     public var taxRateIDs: [ID<TaxRate>]
     public var discount: SubscriptionDiscount?
+    /// Its customer's time zone, copied at creation: the zone of its calendar. A customer
+    /// with a live subscription cannot change zones, so the two never differ while it lives.
+    public var zone: Zone
     public var createdAt: Timestamp
 
     static let columns = """
         id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, tax_rate_ids, \
-        discount_coupon_id, discount_coupon_code, discount_start, discount_end, discount_periods_applied, created_at
+        discount_coupon_id, discount_coupon_code, discount_start, discount_end, discount_periods_applied, timezone, \
+        created_at
         """
 
     /// The same columns qualified with the alias `s`, for joins.
@@ -62,6 +66,7 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
             discount = SubscriptionDiscount(
                 couponID: couponID, couponCode: code, start: start, end: end, periodsApplied: applied)
         }
+        zone = try r.zone()
         createdAt = try r.timestamp()
     }
 }

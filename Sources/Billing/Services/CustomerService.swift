@@ -7,10 +7,12 @@ public enum CustomerService {
         public var email: String
         public var name: String
         public var metadata: [JSONMember]
-        public init(email: String, name: String, metadata: [JSONMember]) {
+        public var zone: Zone
+        public init(email: String, name: String, metadata: [JSONMember], zone: Zone = .utc) {
             self.email = email
             self.name = name
             self.metadata = metadata
+            self.zone = zone
         }
     }
 
@@ -20,11 +22,15 @@ public enum CustomerService {
         /// Merged into the existing metadata; a key set to "" is removed (as Stripe does).
         public var metadata: [JSONMember]?
         public var taxRateIDs: [ID<TaxRate>]?
-        public init(email: String?, name: String?, metadata: [JSONMember]?, taxRateIDs: [ID<TaxRate>]? = nil) {
+        public var zone: Zone?
+        public init(
+            email: String?, name: String?, metadata: [JSONMember]?, taxRateIDs: [ID<TaxRate>]? = nil, zone: Zone? = nil
+        ) {
             self.email = email
             self.name = name
             self.metadata = metadata
             self.taxRateIDs = taxRateIDs
+            self.zone = zone
         }
     }
 
@@ -42,9 +48,9 @@ public enum CustomerService {
             let result = try mapUniqueViolation(to: duplicateEmail) {
                 try db.query(
                     """
-                    INSERT INTO customers (id, email, name, metadata, invoice_prefix, created_at, updated_at) \
+                    INSERT INTO customers (id, email, name, metadata, invoice_prefix, timezone, created_at, updated_at) \
                     VALUES (\(id), \(input.email), \(input.name), \(Customer.encodeMetadata(metadata))::jsonb, \
-                    \(prefixes()), \(now), \(now)) \
+                    \(prefixes()), \(input.zone.name), \(now), \(now)) \
                     ON CONFLICT (invoice_prefix) DO NOTHING RETURNING \(unsafeSQL: Customer.columns)
                     """)
             }
@@ -83,6 +89,18 @@ public enum CustomerService {
             try TaxRateService.checkAssignable(rates, on: db)
             customer.taxRateIDs = rates
         }
+        if let zone = input.zone, zone != customer.zone {
+            // The customer's lock serialises this with the start of a subscription, which
+            // takes the same lock and copies the zone: the two never disagree while it lives.
+            let live = try db.query(
+                "SELECT 1 FROM subscriptions WHERE customer_id = \(id) AND status <> 'canceled' LIMIT 1")
+            guard live.rowCount == 0 else {
+                throw BillingError.conflict(
+                    "the customer has a live subscription: its calendar's time zone cannot change",
+                    slug: "timezone-locked")
+            }
+            customer.zone = zone
+        }
         if let email = input.email { customer.email = email }
         if let name = input.name { customer.name = name }
         if let patch = input.metadata {
@@ -99,7 +117,8 @@ public enum CustomerService {
                 """
                 UPDATE customers SET email = \(customer.email), name = \(customer.name), \
                 metadata = \(Customer.encodeMetadata(customer.metadata))::jsonb, \
-                tax_rate_ids = \(SQLArray(customer.taxRateIDs))::uuid[], updated_at = \(now) \
+                tax_rate_ids = \(SQLArray(customer.taxRateIDs))::uuid[], timezone = \(customer.zone.name), \
+                updated_at = \(now) \
                 WHERE id = \(id) RETURNING \(unsafeSQL: Customer.columns)
                 """)
         }

@@ -16,7 +16,8 @@ extension SubscriptionService {
             try CouponService.redeemable(code: code, currency: current.currency, now: now, on: db), now: now, on: db)
         let end = coupon.durationInPeriods.map {
             SubscriptionDiscount.end(
-                start: now, periods: $0, anchor: current.subscription.billingCycleAnchor, interval: current.interval)
+                start: now, periods: $0, anchor: current.subscription.billingCycleAnchor, interval: current.interval,
+                zone: current.subscription.zone)
         }
         events.add(.couponUpdated, coupon)
         let updated = try update(

@@ -175,7 +175,7 @@ extension SubscriptionService {
         let change = PlanChange(
             from: old, unusedCredit: unused, to: new, prorate: input.prorate, now: now, status: subscription.status,
             anchor: subscription.billingCycleAnchor, periodStart: subscription.currentPeriodStart,
-            periodEnd: subscription.currentPeriodEnd)
+            periodEnd: subscription.currentPeriodEnd, zone: subscription.zone)
         // Its discount applies to the change's invoice as §5 says (the invoice's period starts now).
         let coupons = try CouponService.coupons(subscription.discount.map { [$0.couponID] } ?? [], on: db)
         let discount = change.lines.isEmpty ? nil : subscription.discount(for: now, coupons: coupons)

@@ -21,6 +21,7 @@ extension SubscriptionService {
         // trial, the first paid period), however long ago that was.
         let renewal = Renewal(
             status: subscription.status, anchor: subscription.billingCycleAnchor, interval: due.interval,
+            zone: subscription.zone,
             trialEnd: subscription.trialEnd, currentPeriodStart: subscription.currentPeriodStart,
             currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: false,
             asOf: subscription.currentPeriodEnd, maximumPeriods: 1)

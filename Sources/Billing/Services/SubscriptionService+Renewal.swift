@@ -79,6 +79,7 @@ extension SubscriptionService {
             let subscription = item.subscription
             let renewal = Renewal(
                 status: subscription.status, anchor: subscription.billingCycleAnchor, interval: item.interval,
+                zone: subscription.zone,
                 trialEnd: subscription.trialEnd, currentPeriodStart: subscription.currentPeriodStart,
                 currentPeriodEnd: subscription.currentPeriodEnd, cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
                 asOf: asOf, maximumPeriods: remaining)

@@ -35,16 +35,17 @@ public enum SubscriptionService {
         public var periodEnd: Timestamp
         public var lineKind: InvoiceLine.Kind
 
-        /// A trial runs `[start, start + trialDays)` and its invoice is 0; otherwise the first
-        /// period runs from `start` to the schedule's next boundary at the plan's price.
-        public init(start: Timestamp, trialDays: Int, interval: BillingInterval) {
+        /// A trial runs `[start, start + trialDays)` (local calendar days in `zone`) and its
+        /// invoice is 0; otherwise the first period runs from `start` to the schedule's next
+        /// boundary at the plan's price.
+        public init(start: Timestamp, trialDays: Int, interval: BillingInterval, zone: Zone = .utc) {
             if trialDays > 0 {
-                let end = start.adding(seconds: Int64(trialDays) * 86_400)
+                let end = zone.adding(days: trialDays, to: start)
                 self.init(
                     status: .trialing, anchor: end, trialEnd: end, periodStart: start, periodEnd: end,
                     lineKind: .trial)
             } else {
-                let period = BillingSchedule(anchor: start, interval: interval).period(0)
+                let period = BillingSchedule(anchor: start, interval: interval, zone: zone).period(0)
                 self.init(
                     status: .active, anchor: start, trialEnd: nil, periodStart: period.start, periodEnd: period.end,
                     lineKind: .subscription)
@@ -98,7 +99,8 @@ public enum SubscriptionService {
         try TaxRateService.checkAssignable(input.taxRateIDs, on: db)
         let rates = try TaxRateService.terms(
             ofRates: input.taxRateIDs.isEmpty ? customer.taxRateIDs : input.taxRateIDs, on: db)
-        let start = Start(start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval)
+        let start = Start(
+            start: startAt, trialDays: input.trialDays ?? plan.trialDays, interval: plan.interval, zone: customer.zone)
         // A coupon given here discounts from the start: the first invoice is always its first.
         // Its terms never change, so it is read now and redeemed last (see `redeem`).
         let coupon = try input.coupon.map {
@@ -106,7 +108,8 @@ public enum SubscriptionService {
         }
         let discountEnd = coupon.flatMap { coupon in
             coupon.durationInPeriods.map {
-                SubscriptionDiscount.end(start: startAt, periods: $0, anchor: start.anchor, interval: plan.interval)
+                SubscriptionDiscount.end(
+                    start: startAt, periods: $0, anchor: start.anchor, interval: plan.interval, zone: customer.zone)
             }
         }
         let inserted = try mapUniqueViolation(
@@ -116,11 +119,11 @@ public enum SubscriptionService {
                 """
                 INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, \
                 current_period_start, current_period_end, trial_end, tax_rate_ids, discount_coupon_id, \
-                discount_coupon_code, discount_start, discount_end, discount_periods_applied, created_at, updated_at) \
+                discount_coupon_code, discount_start, discount_end, discount_periods_applied, timezone, created_at, updated_at) \
                 VALUES (\(ID<Subscription>.generate()), \(customer.id), \(plan.id), \(input.quantity), \(start.status.rawValue), \
                 \(startAt), \(start.anchor), \(start.periodStart), \(start.periodEnd), \(start.trialEnd), \
                 \(SQLArray(input.taxRateIDs))::uuid[], \(coupon?.id), \(coupon?.code), \(coupon.map { _ in startAt }), \
-                \(discountEnd), \(coupon == nil ? 0 : 1), \(now), \(now)) RETURNING \(unsafeSQL: Subscription.columns)
+                \(discountEnd), \(coupon == nil ? 0 : 1), \(customer.zone.name), \(now), \(now)) RETURNING \(unsafeSQL: Subscription.columns)
                 """)
         }
         let subscription = try Subscription(row: inserted[0])

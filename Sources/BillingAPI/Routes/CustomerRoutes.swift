@@ -9,9 +9,10 @@ enum CustomerRoutes {
             let email = Validation.email(&reader, required: true)
             let name = reader.string("name", required: true, maxLength: 200)
             let metadata = reader.stringMap("metadata") ?? []
+            let zone = Validation.zone(&reader) ?? .utc
             refuseInvoicePrefix(&reader)
             guard let email, let name else { return nil }
-            return CustomerService.Create(email: email, name: name, metadata: metadata)
+            return CustomerService.Create(email: email, name: name, metadata: metadata, zone: zone)
         } perform: { input, call in
             .json(201, try CustomerService.create(input, now: call.now, on: call.database()))
         }
@@ -33,8 +34,10 @@ enum CustomerRoutes {
             let name = reader.string("name", maxLength: 200)
             let metadata = reader.stringMap("metadata")
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
+            let zone = Validation.zone(&reader)
             refuseInvoicePrefix(&reader)
-            return CustomerService.Update(email: email, name: name, metadata: metadata, taxRateIDs: rates)
+            return CustomerService.Update(
+                email: email, name: name, metadata: metadata, taxRateIDs: rates, zone: zone)
         } perform: { input, call in
             .json(200, try CustomerService.update(call.id(0, "customer"), input, now: call.now, on: call.database()))
         }
