@@ -52,6 +52,7 @@ public struct API: Sendable {
         CouponRoutes.register(in: &api)
         CreditNoteRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
+        TestClockRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         WebhookRoutes.register(in: &api)
         return api

@@ -63,6 +63,18 @@ enum Validation {
         return value
     }
 
+    /// One of the values of `Value`, by name (`"calendar"`).
+    static func choice<Value: RawRepresentable & CaseIterable>(
+        _ reader: inout FieldReader, _ name: String, required: Bool = false, as: Value.Type
+    ) -> Value? where Value.RawValue == String {
+        guard let text = reader.string(name, required: required, maxLength: 40) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            reader.fail(name, "must be one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return value
+    }
+
     /// `interval` and `interval_count`, together at most one year.
     static func interval(_ reader: inout FieldReader) -> BillingInterval? {
         let units = BillingInterval.Unit.allCases.map(\.rawValue)

@@ -56,6 +56,13 @@ public struct RowReader {
         try next("known value") { $0.string($1).flatMap(Value.init(rawValue:)) }
     }
 
+    /// A nullable text column of an enum's raw values: nil for NULL (or a value it lacks).
+    @inlinable
+    public mutating func optionalValue<Value: RawRepresentable>(_ type: Value.Type = Value.self) -> Value?
+    where Value.RawValue == String {
+        optionalString().flatMap(Value.init(rawValue:))
+    }
+
     @inlinable
     public mutating func optionalString() -> String? {
         defer { column += 1 }

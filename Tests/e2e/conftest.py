@@ -30,8 +30,9 @@ def sql(query):
     # On stdin rather than the command line: a statement listing many ids exceeds ARG_MAX.
     out = subprocess.run(
         ["psql", DATABASE_URL, "-AtX", "-F", "\t", "-v", "ON_ERROR_STOP=1"],
-        input=query, check=True, capture_output=True, text=True,
+        input=query, capture_output=True, text=True,
     )
+    assert out.returncode == 0, out.stderr
     return [line.split("\t") for line in out.stdout.splitlines() if line]
 
 

@@ -136,6 +136,10 @@ def test_every_request_example_does_what_a_person_trying_it_expects(client):
     assert hook.status_code == 201, hook.text
     assert client.delete(f"/webhook-endpoints/{hook.json()['id']}").status_code == 200
     assert client.patch(f"/coupons/{coupon.json()['id']}", example("/coupons/{id}", "patch")).status_code == 200
+    clock = client.post("/test-clocks", example("/test-clocks", "post"))
+    assert clock.status_code == 201, clock.text
+    advanced = client.post(f"/test-clocks/{clock.json()['id']}/advance", example("/test-clocks/{id}/advance", "post"))
+    assert advanced.status_code == 200 and advanced.json()["status"] == "ready", advanced.text
 
 
 def test_the_readme_walkthrough_works_as_typed(api_key):

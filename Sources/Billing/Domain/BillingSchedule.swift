@@ -53,6 +53,27 @@ public struct BillingSchedule: Equatable, Sendable {
         Period(index: index, start: boundary(index), end: boundary(index + 1))
     }
 
+    /// The part `[start, anchor)` of the period that ends at the anchor, billed when a
+    /// subscription starts (or its trial ends) before its anchor (`time.md`): index -1, nil
+    /// when there is none.
+    public func stub(from start: Timestamp) -> Period? {
+        start < anchor ? Period(index: -1, start: start, end: anchor) : nil
+    }
+
+    /// The line a period of this schedule is billed with: the plan's price for a whole
+    /// period; for a stub, that price prorated over the whole period that ends at the
+    /// anchor (`API.md`'s proration, one rounding).
+    public func line(for period: Period, planName: String, unitAmount: Int64, quantity: Int) -> PricedLine {
+        guard period.index >= 0 else {
+            return Pricing.remainingTimeLine(
+                planName: planName, unitAmount: unitAmount, quantity: quantity, from: period.start, to: period.end,
+                periodStart: boundary(-1))
+        }
+        return Pricing.periodLine(
+            planName: planName, interval: interval, unitAmount: unitAmount, quantity: quantity, start: period.start,
+            end: period.end)
+    }
+
     /// The period that contains `instant` (period 0 for instants before the anchor). The
     /// estimate from lengths is off by at most a period in a zone; the steps correct it.
     public func period(containing instant: Timestamp) -> Period {

@@ -45,7 +45,8 @@ public struct Renewal: Equatable, Sendable {
             }
             trialEnded = true
             self.status = .active
-            let first = schedule.period(containing: trialEnd)
+            // A calendar anchor after the trial's end: the part before it comes first.
+            let first = schedule.stub(from: trialEnd) ?? schedule.period(containing: trialEnd)
             invoices.append(first)
             self.currentPeriodStart = first.start
             self.currentPeriodEnd = first.end

@@ -17,10 +17,14 @@ public struct Customer: Equatable, Sendable, RowDecodable {
     public var invoicePrefix: String
     /// The zone of its subscriptions' calendars (`time.md`), UTC unless given.
     public var zone: Zone
+    /// The test clock it lives on (`time.md`), set at creation and never changed.
+    public var testClockID: ID<TestClock>?
     public var createdAt: Timestamp
 
-    static let columns =
-        "id, email, name, metadata, currency, balance_cents, tax_rate_ids, invoice_prefix, timezone, created_at"
+    static let columns = """
+        id, email, name, metadata, currency, balance_cents, tax_rate_ids, invoice_prefix, timezone, test_clock_id, \
+        created_at
+        """
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
@@ -32,6 +36,7 @@ public struct Customer: Equatable, Sendable, RowDecodable {
         taxRateIDs = try r.ids()
         invoicePrefix = try r.string()
         zone = try r.zone()
+        testClockID = r.optionalID()
         createdAt = try r.timestamp()
     }
 
@@ -85,6 +90,7 @@ extension Customer: JSONWritable {
         json.endArray()
         json.field("invoice_prefix", invoicePrefix)
         json.field("timezone", zone.name)
+        json.field("test_clock_id", testClockID)
         json.field("created_at", createdAt)
         json.endObject()
     }

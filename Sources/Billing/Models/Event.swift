@@ -38,15 +38,18 @@ public struct Event: Sendable, RowDecodable {
     public var id: ID<Event>
     public var type: String
     public var createdAt: Timestamp
+    /// The test clock of the customer it is about, if it is on one (`time.md`).
+    public var testClockID: ID<TestClock>?
     /// The object after the change, as stored JSON text.
     public var data: String
 
-    static let columns = "id, type, created_at, data"
+    static let columns = "id, type, created_at, test_clock_id, data"
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
         type = try r.string()
         createdAt = try r.timestamp()
+        testClockID = r.optionalID()
         data = try r.string()
     }
 }
@@ -57,6 +60,7 @@ extension Event: JSONWritable {
         json.field("id", id)
         json.field("type", type)
         json.field("created_at", createdAt)
+        json.field("test_clock_id", testClockID)
         json.key("data")
         json.raw(data)
         json.endObject()

@@ -11,11 +11,15 @@ public struct Plan: Equatable, Sendable, RowDecodable {
     public var currency: String
     public var interval: BillingInterval
     public var trialDays: Int
+    /// Anchored on each subscription's start, or on the calendar (`time.md`).
+    public var billingCycle: BillingCycle
     public var isActive: Bool
     public var createdAt: Timestamp
 
-    static let columns =
-        "id, code, name, amount_cents, currency, interval, interval_count, trial_days, is_active, created_at"
+    static let columns = """
+        id, code, name, amount_cents, currency, interval, interval_count, trial_days, billing_cycle, is_active, \
+        created_at
+        """
 
     public init(_ r: inout RowReader) throws {
         id = try r.id()
@@ -25,6 +29,7 @@ public struct Plan: Equatable, Sendable, RowDecodable {
         currency = try r.string()
         interval = BillingInterval(unit: try r.value(), count: try r.int())
         trialDays = try r.int()
+        billingCycle = try r.value()
         isActive = try r.bool()
         createdAt = try r.timestamp()
     }
@@ -41,6 +46,7 @@ extension Plan: JSONWritable {
         json.field("interval", interval.unit.rawValue)
         json.field("interval_count", interval.count)
         json.field("trial_days", trialDays)
+        json.field("billing_cycle", billingCycle.rawValue)
         json.field("is_active", isActive)
         json.field("created_at", createdAt)
         json.endObject()

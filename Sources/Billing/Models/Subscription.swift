@@ -29,13 +29,15 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     /// Its customer's time zone, copied at creation: the zone of its calendar. A customer
     /// with a live subscription cannot change zones, so the two never differ while it lives.
     public var zone: Zone
+    /// Set while collection is paused (`time.md`).
+    public var pauseCollection: PauseCollection?
     public var createdAt: Timestamp
 
     static let columns = """
         id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, tax_rate_ids, \
         discount_coupon_id, discount_coupon_code, discount_start, discount_end, discount_periods_applied, timezone, \
-        created_at
+        pause_behavior, pause_resumes_at, created_at
         """
 
     /// The same columns qualified with the alias `s`, for joins.
@@ -67,7 +69,48 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
                 couponID: couponID, couponCode: code, start: start, end: end, periodsApplied: applied)
         }
         zone = try r.zone()
+        let pauseBehavior: PauseCollection.Behavior? = r.optionalValue()
+        let resumesAt = r.optionalTimestamp()
+        pauseCollection = pauseBehavior.map { PauseCollection(behavior: $0, resumesAt: resumesAt) }
         createdAt = try r.timestamp()
+    }
+}
+
+/// Paused collection (`time.md`): what becomes of the invoices made while paused, and when
+/// the pause ends by itself.
+public struct PauseCollection: Equatable, Sendable, JSONWritable {
+    public enum Behavior: String, CaseIterable, Sendable {
+        case void
+        case keepAsDraft = "keep_as_draft"
+        case markUncollectible = "mark_uncollectible"
+    }
+
+    public var behavior: Behavior
+    public var resumesAt: Timestamp?
+
+    public init(behavior: Behavior, resumesAt: Timestamp?) {
+        self.behavior = behavior
+        self.resumesAt = resumesAt
+    }
+
+    /// What becomes of the invoice of a period starting at `start`: the pause's behavior,
+    /// unless the pause has ended by then.
+    public func behavior(forPeriodStarting start: Timestamp) -> Behavior? {
+        resumesAt.map { start < $0 } ?? true ? behavior : nil
+    }
+
+    public func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("behavior", behavior.rawValue)
+        json.field("resumes_at", resumesAt)
+        json.endObject()
+    }
+}
+
+extension Subscription {
+    /// Its calendar of periods on a plan billed every `interval`.
+    public func schedule(_ interval: BillingInterval) -> BillingSchedule {
+        BillingSchedule(anchor: billingCycleAnchor, interval: interval, zone: zone)
     }
 }
 
@@ -99,6 +142,7 @@ extension Subscription: JSONWritable {
         for id in taxRateIDs { json.value(id.uuid) }
         json.endArray()
         json.field("discount", discount)
+        json.field("pause_collection", pauseCollection)
         json.field("created_at", createdAt)
     }
 }

@@ -42,23 +42,52 @@ public enum BillingRun {
 
     public static let defaultBatchSize = 500
 
+    /// Whose subscriptions a run bills.
+    public enum Scope: Equatable, Sendable {
+        /// Every customer on no test clock, at real time. Customers and subscriptions are
+        /// locked together and none is waited for (`SKIP LOCKED`): runs on many hosts share
+        /// the work, and one that meets a lock leaves that subscription to the next run.
+        case realTime
+        /// The customers of one test clock, at the time the clock is stepping through. None
+        /// may be skipped, since the clock moves on after the run: each is waited for,
+        /// customers first and in id order, the order every request locks them in.
+        case clock(ID<TestClock>)
+
+        /// The clock its events carry.
+        var testClockID: ID<TestClock>? {
+            guard case .clock(let id) = self else { return nil }
+            return id
+        }
+    }
+
     /// Times a batch is run again after a deadlock or serialization failure before the run
     /// gives up (and says so: the caller logs the error).
     static let batchAttempts = 5
 
     public static func run(
-        asOf: Timestamp, now: Timestamp, config: BillingConfig, batchSize: Int = defaultBatchSize,
-        on db: Connection
+        asOf: Timestamp, now: Timestamp, scope: Scope = .realTime, config: BillingConfig,
+        batchSize: Int = defaultBatchSize, on db: Connection
     ) throws -> Summary {
-        // Each step runs in batches until a batch finds nothing left: renewals, then dunning,
-        // then the invoices that dunning's cancellations leave uncollectible.
+        // Each step runs in batches until a batch finds nothing left: renewals, then the
+        // pauses that end, then dunning, then the invoices that dunning's cancellations
+        // leave uncollectible.
         let steps: [(inout Summary) throws -> Int] = [
-            { try renewBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &$0, on: db) },
-            { try dunningBatch(asOf: asOf, now: now, config: config, limit: batchSize, summary: &$0, on: db) },
+            {
+                try renewBatch(
+                    asOf: asOf, now: now, scope: scope, config: config, limit: batchSize, summary: &$0, on: db)
+            },
+            { _ in
+                try SubscriptionService.resumeBatch(
+                    asOf: asOf, now: now, scope: scope, limit: batchSize, on: db)
+            },
+            {
+                try dunningBatch(
+                    asOf: asOf, now: now, scope: scope, config: config, limit: batchSize, summary: &$0, on: db)
+            },
             { _ in
                 try InvoiceService.markUncollectibleAfterNonpayment(
-                    graceDays: config.dunningGraceDays, asOf: asOf, limit: SubscriptionService.invoicesPerTransaction,
-                    now: now, on: db)
+                    graceDays: config.dunningGraceDays, asOf: asOf, scope: scope,
+                    limit: SubscriptionService.invoicesPerTransaction, now: now, on: db)
             },
         ]
         var summary = Summary(asOf: asOf)
@@ -89,22 +118,37 @@ public enum BillingRun {
     /// Renews up to `limit` due subscriptions, writing at most `invoicesPerTransaction`
     /// invoices; returns how many subscriptions it locked (0: nothing is due any more).
     static func renewBatch(
-        asOf: Timestamp, now: Timestamp, config: BillingConfig, limit: Int, summary: inout Summary,
+        asOf: Timestamp, now: Timestamp, scope: Scope, config: BillingConfig, limit: Int, summary: inout Summary,
         on db: Connection
     ) throws -> Int {
-        // Customers and subscriptions are locked together and none is waited for (SKIP
-        // LOCKED): the run never holds a subscription while it waits for a customer that
-        // a request locked first (the lock order: customer, subscription, counter).
-        let due = try db.query(
-            """
-            SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM subscriptions s \
-            JOIN plans p ON p.id = s.plan_id JOIN customers c ON c.id = s.customer_id \
-            WHERE s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
-            ORDER BY s.current_period_end LIMIT \(limit) FOR UPDATE OF s, c SKIP LOCKED
-            """
-        ).rows.map(SubscriptionService.Due.init(row:))
+        let query: SQLQuery
+        switch scope {
+        case .realTime:
+            // Customers and subscriptions are locked together and none is waited for (SKIP
+            // LOCKED): the run never holds a subscription while it waits for a customer that
+            // a request locked first (the lock order: customer, subscription, counter).
+            query = """
+                SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM subscriptions s \
+                JOIN plans p ON p.id = s.plan_id JOIN customers c ON c.id = s.customer_id \
+                WHERE s.test_clock_id IS NULL AND s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
+                ORDER BY s.current_period_end LIMIT \(limit) FOR UPDATE OF s, c SKIP LOCKED
+                """
+        case .clock(let clock):
+            let customers = try lockCustomersInOrder(
+                """
+                SELECT customer_id FROM subscriptions WHERE test_clock_id = \(clock) AND status <> 'canceled' \
+                AND current_period_end <= \(asOf) ORDER BY current_period_end LIMIT \(limit)
+                """, on: db)
+            query = """
+                SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM subscriptions s \
+                JOIN plans p ON p.id = s.plan_id WHERE s.customer_id = ANY(\(SQLArray(customers))::uuid[]) \
+                AND s.test_clock_id = \(clock) AND s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
+                FOR UPDATE OF s
+                """
+        }
+        let due = try db.query(query).rows.map(SubscriptionService.Due.init(row:))
         guard !due.isEmpty else { return 0 }
-        var events = EventLog.Pending()
+        var events = EventLog.Pending(testClockID: scope.testClockID)
         let tally = try SubscriptionService.renew(
             due, asOf: asOf, budget: SubscriptionService.invoicesPerTransaction, events: &events, now: now,
             config: config, on: db)
@@ -119,18 +163,42 @@ public enum BillingRun {
     /// Applies dunning to up to `limit` subscriptions with overdue open invoices; returns
     /// how many it changed.
     static func dunningBatch(
-        asOf: Timestamp, now: Timestamp, config: BillingConfig, limit: Int, summary: inout Summary, on db: Connection
+        asOf: Timestamp, now: Timestamp, scope: Scope, config: BillingConfig, limit: Int, summary: inout Summary,
+        on db: Connection
     ) throws -> Int {
         let graceCutoff = asOf.adding(seconds: -Int64(config.dunningGraceDays) * 86_400)
-        let rows = try db.query(
+        // Subscriptions with overdue invoices that dunning changes (active ones become
+        // past_due, past_due ones past their grace are canceled), $1 `asOf`, $2 the cutoff.
+        func overdue(_ customers: String) -> String {
             """
-            SELECT \(unsafeSQL: Subscription.qualifiedColumns), d.oldest_due FROM subscriptions s \
-            JOIN customers c ON c.id = s.customer_id JOIN (SELECT subscription_id, min(due_at) AS oldest_due FROM invoices \
-                  WHERE status = 'open' AND due_at <= \(asOf) GROUP BY subscription_id) d ON d.subscription_id = s.id \
-            WHERE s.status = 'active' OR (s.status = 'past_due' AND d.oldest_due <= \(graceCutoff)) \
-            LIMIT \(limit) FOR UPDATE OF s, c SKIP LOCKED
+            FROM subscriptions s \(customers) JOIN (SELECT subscription_id, min(due_at) AS oldest_due FROM invoices \
+            WHERE status = 'open' AND due_at <= $1 GROUP BY subscription_id) d ON d.subscription_id = s.id \
+            WHERE (s.status = 'active' OR (s.status = 'past_due' AND d.oldest_due <= $2)) \
+            AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= $1)
             """
-        ).rows
+        }
+        let binds = [asOf.sqlText, graceCutoff.sqlText]
+        let query: SQLQuery
+        switch scope {
+        case .realTime:
+            query = SQLQuery(
+                unsafeSQL: """
+                    SELECT \(Subscription.qualifiedColumns), d.oldest_due \
+                    \(overdue("JOIN customers c ON c.id = s.customer_id")) AND s.test_clock_id IS NULL \
+                    LIMIT $3 FOR UPDATE OF s, c SKIP LOCKED
+                    """, binds: binds + [limit.sqlText])
+        case .clock(let clock):
+            let customers = try lockCustomersInOrder(
+                SQLQuery(
+                    unsafeSQL: "SELECT s.customer_id \(overdue("")) AND s.test_clock_id = $3 LIMIT $4",
+                    binds: binds + [clock.sqlText, limit.sqlText]), on: db)
+            query = SQLQuery(
+                unsafeSQL: """
+                    SELECT \(Subscription.qualifiedColumns), d.oldest_due \(overdue("")) \
+                    AND s.customer_id = ANY($3::uuid[]) FOR UPDATE OF s
+                    """, binds: binds + [SQLArray(customers).sqlText])
+        }
+        let rows = try db.query(query).rows
         var pastDue: [Subscription] = []
         var canceled: [Subscription] = []
         for row in rows {
@@ -145,7 +213,7 @@ public enum BillingRun {
             case .none: break
             }
         }
-        var events = EventLog.Pending()
+        var events = EventLog.Pending(testClockID: scope.testClockID)
         try SubscriptionService.markPastDue(pastDue.map(\.id), events: &events, now: now, on: db)
         // Their overdue invoices become uncollectible in the run's next step, a bounded
         // number per transaction however many a subscription left open.
@@ -154,5 +222,18 @@ public enum BillingRun {
         summary.markedPastDue += pastDue.count
         summary.subscriptionsCanceled += canceled.count
         return pastDue.count + canceled.count
+    }
+
+    /// Locks, in id order, the customers whose ids `candidates` selects, and returns them:
+    /// a clock's run waits for its customers as requests do, in the same order, so the two
+    /// never wait for each other in a cycle.
+    private static func lockCustomersInOrder(_ candidates: SQLQuery, on db: Connection) throws -> [ID<Customer>] {
+        var query = SQLQuery(unsafeSQL: "SELECT id FROM customers WHERE id IN (")
+        query.append(candidates)
+        query.append(unsafeSQL: ") ORDER BY id FOR UPDATE")
+        return try db.query(query).rows.map { row in
+            var r = RowReader(row)
+            return try r.id()
+        }
     }
 }

@@ -32,6 +32,8 @@ public enum CreditNoteService {
         -> CreditNote
     {
         let (invoice, owner) = try InvoiceService.lockWithOwner(input.invoiceID, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         guard [.open, .paid, .uncollectible].contains(invoice.status) else {
             throw BillingError.conflict(
                 "a credit note is for an open, paid or uncollectible invoice, not a \(invoice.status.rawValue) one",
@@ -60,7 +62,6 @@ public enum CreditNoteService {
             invoice.totals.total == 0
             ? 0 : roundedShare(of: invoice.totals.tax, times: input.amount, over: invoice.totals.total)
         let madePaid = remainder > 0 && remainder == invoice.amountRemainingCents
-        var events = EventLog.Pending()
         let updated = try Invoice(
             row: try db.query(
                 """
@@ -107,6 +108,8 @@ public enum CreditNoteService {
             let invoiceID = row.uuid(0).map(ID<Invoice>.init)
         else { throw BillingError.notFound("no such credit note") }
         let (invoice, owner) = try InvoiceService.lockWithOwner(invoiceID, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         guard
             let locked = try db.query(
                 "SELECT \(unsafeSQL: CreditNote.columns) FROM credit_notes WHERE id = \(id) FOR UPDATE"
@@ -122,7 +125,6 @@ public enum CreditNoteService {
         guard note.remainderAmountCents == 0 || invoice.status != .paid else {
             throw refuse("reduced a remainder its invoice has since paid")
         }
-        var events = EventLog.Pending()
         let voided = try CreditNote(
             row: try db.query(
                 """

@@ -8,11 +8,15 @@ public enum CustomerService {
         public var name: String
         public var metadata: [JSONMember]
         public var zone: Zone
-        public init(email: String, name: String, metadata: [JSONMember], zone: Zone = .utc) {
+        public var testClockID: ID<TestClock>?
+        public init(
+            email: String, name: String, metadata: [JSONMember], zone: Zone = .utc, testClockID: ID<TestClock>? = nil
+        ) {
             self.email = email
             self.name = name
             self.metadata = metadata
             self.zone = zone
+            self.testClockID = testClockID
         }
     }
 
@@ -44,19 +48,22 @@ public enum CustomerService {
     ) throws -> Customer {
         let metadata = input.metadata.filter { !isEmptyString($0.value) }
         let id = ID<Customer>.generate()
+        // A customer on a clock is created at the clock's time (404 for an unknown clock).
+        let now = try input.testClockID.map { try TestClockService.timeForNewCustomer(on: $0, on: db) } ?? now
         for _ in 0..<8 {
             let result = try mapUniqueViolation(to: duplicateEmail) {
                 try db.query(
                     """
-                    INSERT INTO customers (id, email, name, metadata, invoice_prefix, timezone, created_at, updated_at) \
+                    INSERT INTO customers (id, email, name, metadata, invoice_prefix, timezone, test_clock_id, \
+                    created_at, updated_at) \
                     VALUES (\(id), \(input.email), \(input.name), \(Customer.encodeMetadata(metadata))::jsonb, \
-                    \(prefixes()), \(input.zone.name), \(now), \(now)) \
+                    \(prefixes()), \(input.zone.name), \(input.testClockID), \(now), \(now)) \
                     ON CONFLICT (invoice_prefix) DO NOTHING RETURNING \(unsafeSQL: Customer.columns)
                     """)
             }
             guard let row = result.first else { continue }
             let customer = try Customer(row: row)
-            try EventLog.append(.customerCreated, customer, at: now, on: db)
+            try EventLog.append(.customerCreated, customer, at: now, testClockID: customer.testClockID, on: db)
             return customer
         }
         // Eight collisions in a row among 2.8 × 10¹² prefixes: the generator is broken.
@@ -85,6 +92,8 @@ public enum CustomerService {
     public static func update(_ id: ID<Customer>, _ input: Update, now: Timestamp, on db: Connection) throws -> Customer
     {
         var customer = try lock(id, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: customer.testClockID, else: now, events: &events, on: db)
         if let rates = input.taxRateIDs {
             try TaxRateService.checkAssignable(rates, on: db)
             customer.taxRateIDs = rates
@@ -123,7 +132,8 @@ public enum CustomerService {
                 """)
         }
         customer = try Customer(row: result[0])
-        try EventLog.append(.customerUpdated, customer, at: now, on: db)
+        events.add(.customerUpdated, customer)
+        try events.append(at: now, on: db)
         return customer
     }
 

@@ -67,6 +67,7 @@ public enum InvoiceItemService {
         var events = EventLog.Pending()
         let (unit, quantity, amount) = try priced(input.price)
         let customer = try CustomerService.lock(input.customerID, on: db)
+        let now = try TestClockService.now(onClock: customer.testClockID, else: now, events: &events, on: db)
         let currency = try CustomerService.billingCurrency(
             of: customer, given: input.currency, events: &events, now: now, on: db)
         if let invoiceID = input.invoiceID {
@@ -117,7 +118,8 @@ public enum InvoiceItemService {
         -> InvoiceItem
     {
         var events = EventLog.Pending()
-        let item = try lock(id, on: db)
+        var now = now
+        let item = try lock(id, now: &now, events: &events, on: db)
         let price: Price
         if let amount = input.amount {
             price = .amount(amount)
@@ -140,7 +142,8 @@ public enum InvoiceItemService {
 
     public static func delete(_ id: ID<InvoiceItem>, now: Timestamp, on db: Connection) throws {
         var events = EventLog.Pending()
-        let item = try lock(id, on: db)
+        var now = now
+        let item = try lock(id, now: &now, events: &events, on: db)
         try db.query("DELETE FROM invoice_lines WHERE invoice_item_id = \(id)")
         try db.query("DELETE FROM invoice_items WHERE id = \(id)")
         events.add(.invoiceItemDeleted, item)
@@ -149,18 +152,24 @@ public enum InvoiceItemService {
     }
 
     /// Locks an item that may still change (after its customer and its draft, the lock
-    /// order): pending, or on a draft; 409 otherwise.
-    private static func lock(_ id: ID<InvoiceItem>, on db: Connection) throws -> InvoiceItem {
+    /// order): pending, or on a draft; 409 otherwise. `now` becomes its customer's time.
+    private static func lock(
+        _ id: ID<InvoiceItem>, now: inout Timestamp, events: inout EventLog.Pending, on db: Connection
+    ) throws -> InvoiceItem {
         // The owner never changes: found through the item and locked in one statement. Its
         // invoice is read after, by a statement that sees what was committed before the
         // lock was granted (every invoice that takes items locks the customer first).
-        let owner = try db.query(
-            """
-            SELECT 1 FROM customers WHERE id = (SELECT customer_id FROM invoice_items WHERE id = \(id)) FOR UPDATE
-            """)
-        guard owner.rowCount > 0,
+        guard
+            let owner = try db.query(
+                """
+                SELECT test_clock_id FROM customers \
+                WHERE id = (SELECT customer_id FROM invoice_items WHERE id = \(id)) FOR UPDATE
+                """
+            ).first,
             let row = try db.query("SELECT invoice_id FROM invoice_items WHERE id = \(id)").first
         else { throw BillingError.notFound("no such invoice item") }
+        var r = RowReader(owner)
+        now = try TestClockService.now(onClock: r.optionalID(), else: now, events: &events, on: db)
         if let invoiceID = row.uuid(0).map(ID<Invoice>.init) {
             guard try InvoiceService.lock(invoiceID, on: db).status == .draft else { throw settled }
         }

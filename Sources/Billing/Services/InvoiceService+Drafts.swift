@@ -39,6 +39,7 @@ extension InvoiceService {
     {
         var events = EventLog.Pending()
         let customer = try CustomerService.lock(input.customerID, on: db)
+        let now = try TestClockService.now(onClock: customer.testClockID, else: now, events: &events, on: db)
         let currency = try CustomerService.billingCurrency(
             of: customer, given: input.currency, events: &events, now: now, on: db)
         let invoice = try InvoiceWriter.writeDraft(
@@ -57,6 +58,8 @@ extension InvoiceService {
         throws -> Invoice
     {
         let (draft, owner) = try lockWithOwner(id, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         guard draft.status == .draft else { throw notDraft }
         var updated = try Invoice(
             row: try db.query(
@@ -67,13 +70,16 @@ extension InvoiceService {
                 """)[0])
         updated.lines = draft.lines
         updated = try presented(updated, for: owner, on: db)
-        try EventLog.append(.invoiceUpdated, updated, at: now, on: db)
+        events.add(.invoiceUpdated, updated)
+        try events.append(at: now, on: db)
         return updated
     }
 
     /// Deletes a draft; the items it took are pending again.
     public static func deleteDraft(_ id: ID<Invoice>, now: Timestamp, on db: Connection) throws {
         let (locked, owner) = try lockWithOwner(id, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         guard locked.status == .draft else {
             throw BillingError.conflict("only a draft invoice can be deleted", slug: "invoice-not-draft")
         }
@@ -86,7 +92,6 @@ extension InvoiceService {
             """
         ).rows.map(InvoiceItem.init(row:))
         try db.query("DELETE FROM invoices WHERE id = \(id)")
-        var events = EventLog.Pending()
         events.add(.invoiceDeleted, draft)
         events.add(.invoiceItemUpdated, each: released)
         try events.append(at: now, on: db)
@@ -98,6 +103,8 @@ extension InvoiceService {
         -> Invoice
     {
         var (invoice, owner) = try lockWithOwner(id, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         let balance = owner.balance
         guard invoice.status == .draft else {
             throw BillingError.conflict("the invoice is already finalized", slug: "invoice-not-draft")
@@ -111,7 +118,6 @@ extension InvoiceService {
             invoice.subscriptionID == nil
             ? now.adding(seconds: Int64(invoice.daysUntilDue ?? config.invoiceDueDays) * 86_400)
             : invoice.periodStart.adding(seconds: Int64(config.invoiceDueDays) * 86_400)
-        var events = EventLog.Pending()
         if invoice.totals.newBalance != balance {
             try CustomerService.saveBalances(
                 [invoice.customerID: invoice.totals.newBalance], events: &events, now: now, on: db)

@@ -31,6 +31,8 @@ extension InvoiceService {
     struct Owner {
         var balance: Int64
         var taxRateIDs: [ID<TaxRate>]
+        /// The customer's test clock, whose time its writes happen at.
+        var testClockID: ID<TestClock>?
     }
 
     /// `lock`, with what the customer prices a draft with.
@@ -40,14 +42,14 @@ extension InvoiceService {
         guard
             let row = try db.query(
                 """
-                SELECT i.subscription_id, c.balance_cents, c.tax_rate_ids FROM invoices i \
+                SELECT i.subscription_id, c.balance_cents, c.tax_rate_ids, c.test_clock_id FROM invoices i \
                 JOIN customers c ON c.id = i.customer_id WHERE i.id = \(id) FOR UPDATE OF c
                 """
             ).first
         else { throw BillingError.notFound("no such invoice") }
         var r = RowReader(row)
         let subscription: ID<Subscription>? = r.optionalID()
-        let owner = Owner(balance: try r.int64(), taxRateIDs: try r.ids())
+        let owner = Owner(balance: try r.int64(), taxRateIDs: try r.ids(), testClockID: r.optionalID())
         if let subscriptionID = subscription {
             _ = try SubscriptionService.lock(subscriptionID, on: db)
         }
@@ -60,7 +62,9 @@ extension InvoiceService {
 
     public static func apply(_ action: Action, to id: ID<Invoice>, now: Timestamp, on db: Connection) throws -> Invoice
     {
-        let invoice = try lock(id, on: db)
+        let (invoice, owner) = try lockWithOwner(id, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         let update: SQLQuery
         let event: Event.Kind
         switch action {
@@ -82,7 +86,6 @@ extension InvoiceService {
         }
         var updated = try Invoice(row: try db.query(update)[0])
         updated.lines = invoice.lines
-        var events = EventLog.Pending()
         events.add(event, updated)
         // Nothing left to pay: a past_due subscription is active again.
         if event == .invoiceVoided, let subscriptionID = invoice.subscriptionID {
@@ -99,7 +102,9 @@ extension InvoiceService {
     public static func pay(
         _ id: ID<Invoice>, _ request: PaymentRequest, now: Timestamp, on db: Connection
     ) throws -> (payment: Payment, invoice: Invoice) {
-        let invoice = try lock(id, on: db)
+        let (invoice, owner) = try lockWithOwner(id, on: db)
+        var events = EventLog.Pending()
+        let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
         guard invoice.status == .open || invoice.status == .uncollectible else {
             throw refused("paid", invoice.status)
         }
@@ -134,7 +139,6 @@ extension InvoiceService {
                 WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
                 """)[0])
         updated.lines = invoice.lines
-        var events = EventLog.Pending()
         events.add(.paymentCreated, payment)
         events.add(settled ? .invoicePaid : .invoiceUpdated, updated)
         // Nothing left to pay: a past_due subscription is active again.
@@ -161,25 +165,57 @@ extension InvoiceService {
         .conflict("an invoice that is \(status.rawValue) cannot be \(verb)", slug: "invoice-transition")
     }
 
+    /// The invoices a paused subscription's periods made, as the pause says (`time.md`):
+    /// voided or marked uncollectible at once (those still open: one that cost nothing is
+    /// paid already).
+    static func settlePaused(
+        _ invoices: [(Invoice, PauseCollection.Behavior?)], events: inout EventLog.Pending, now: Timestamp,
+        on db: Connection
+    ) throws {
+        for (behavior, event) in [
+            (PauseCollection.Behavior.void, Event.Kind.invoiceVoided),
+            (.markUncollectible, .invoiceMarkedUncollectible),
+        ] {
+            let ids = invoices.filter { $0.1 == behavior && $0.0.status == .open }.compactMap(\.0.id)
+            guard !ids.isEmpty else { continue }
+            let rows = try db.query(
+                behavior == .void
+                    ? """
+                    UPDATE invoices SET status = 'void', voided_at = \(now), amount_remaining_cents = 0 \
+                    WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Invoice.columns)
+                    """
+                    : """
+                    UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(now) \
+                    WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Invoice.columns)
+                    """)
+            events.add(event, each: try withLines(rows.rows.map { try Invoice(row: $0) }, on: db))
+        }
+    }
+
     /// Dunning's last step: the open invoices of subscriptions canceled for nonpayment
     /// that were past their grace when the subscription ended become uncollectible as of
     /// that end, at most `limit` per call (invoices are locked without waiting, so it runs
     /// beside payments and other runs); returns how many it marked.
     static func markUncollectibleAfterNonpayment(
-        graceDays: Int, asOf: Timestamp, limit: Int, now: Timestamp, on db: Connection
+        graceDays: Int, asOf: Timestamp, scope: BillingRun.Scope, limit: Int, now: Timestamp, on db: Connection
     ) throws -> Int {
+        // A clock's run waits for each invoice (its clock moves on after the run); the
+        // real-time run leaves a locked one to its next run.
+        let clock = scope.testClockID
+        let wait = clock == nil ? "SKIP LOCKED" : ""
         let rows = try db.query(
             """
             WITH due AS (SELECT i.id, s.ended_at FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id \
             WHERE i.status = 'open' AND i.due_at <= \(asOf.adding(seconds: -Int64(graceDays) * 86_400)) \
             AND s.status = 'canceled' AND s.cancellation_reason = 'nonpayment' \
             AND i.due_at <= s.ended_at - make_interval(days => \(graceDays)) \
-            ORDER BY i.seq LIMIT \(limit) FOR UPDATE OF i SKIP LOCKED) \
+            AND s.test_clock_id IS NOT DISTINCT FROM \(clock) \
+            ORDER BY i.seq LIMIT \(limit) FOR UPDATE OF i \(unsafeSQL: wait)) \
             UPDATE invoices i SET status = 'uncollectible', marked_uncollectible_at = due.ended_at FROM due \
             WHERE i.id = due.id RETURNING \(unsafeSQL: qualified(Invoice.columns, with: "i"))
             """)
         let invoices = try withLines(rows.rows.map { try Invoice(row: $0) }, on: db)
-        var events = EventLog.Pending()
+        var events = EventLog.Pending(testClockID: clock)
         events.add(.invoiceMarkedUncollectible, each: invoices)
         try events.append(at: now, on: db)
         return invoices.count

@@ -10,9 +10,12 @@ public enum PlanService {
         public var currency: String
         public var interval: BillingInterval
         public var trialDays: Int
+        public var billingCycle: BillingCycle
         public init(
-            code: String, name: String, amountCents: Int64, currency: String, interval: BillingInterval, trialDays: Int
+            code: String, name: String, amountCents: Int64, currency: String, interval: BillingInterval, trialDays: Int,
+            billingCycle: BillingCycle = .anniversary
         ) {
+            self.billingCycle = billingCycle
             self.code = code
             self.name = name
             self.amountCents = amountCents
@@ -36,9 +39,9 @@ public enum PlanService {
             try db.query(
                 """
                 INSERT INTO plans (id, code, name, amount_cents, currency, interval, interval_count, trial_days, \
-                is_active, created_at) VALUES (\(ID<Plan>.generate()), \(input.code), \(input.name), \
+                billing_cycle, is_active, created_at) VALUES (\(ID<Plan>.generate()), \(input.code), \(input.name), \
                 \(input.amountCents), \(input.currency), \(input.interval.unit.rawValue), \(input.interval.count), \
-                \(input.trialDays), true, \(now)) RETURNING \(unsafeSQL: Plan.columns)
+                \(input.trialDays), \(input.billingCycle.rawValue), true, \(now)) RETURNING \(unsafeSQL: Plan.columns)
                 """)
         }
         let plan = try Plan(row: result[0])

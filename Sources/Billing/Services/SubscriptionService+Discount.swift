@@ -10,7 +10,8 @@ extension SubscriptionService {
         _ id: ID<Subscription>, coupon code: String, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Subscription {
         var events = EventLog.Pending()
-        let current = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
+        var now = now
+        let current = try lockUpToDate(id, events: &events, now: &now, config: config, on: db)
         guard current.subscription.status != .canceled else { throw ended }
         let coupon = try CouponService.redeem(
             try CouponService.redeemable(code: code, currency: current.currency, now: now, on: db), now: now, on: db)
@@ -35,7 +36,8 @@ extension SubscriptionService {
         _ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Subscription {
         var events = EventLog.Pending()
-        let current = try lockUpToDate(id, events: &events, now: now, config: config, on: db).subscription
+        var now = now
+        let current = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
         guard current.discount != nil else {
             try events.append(at: now, on: db)
             return current

@@ -62,7 +62,8 @@ extension SubscriptionService {
         on db: Connection
     ) throws -> Subscription {
         var events = EventLog.Pending()
-        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db).subscription
+        var now = now
+        let subscription = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
         guard subscription.status != .canceled else {
             throw BillingError.conflict("the subscription is already canceled", slug: "subscription-ended")
         }
@@ -100,7 +101,8 @@ extension SubscriptionService {
         throws -> Subscription
     {
         var events = EventLog.Pending()
-        let subscription = try lockUpToDate(id, events: &events, now: now, config: config, on: db).subscription
+        var now = now
+        let subscription = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
         guard subscription.status != .canceled else { throw ended }
         var resumed = subscription
         if subscription.cancelAtPeriodEnd {
@@ -138,8 +140,9 @@ extension SubscriptionService {
         _ id: ID<Subscription>, _ input: Change, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Changed {
         var events = EventLog.Pending()
+        var now = now
         // The old plan's terms come with the locked subscription.
-        let current = try lockUpToDate(id, events: &events, now: now, config: config, on: db)
+        let current = try lockUpToDate(id, events: &events, now: &now, config: config, on: db)
         let subscription = current.subscription
         guard subscription.status != .canceled else { throw ended }
         let old = PlanChange.Terms(

@@ -27,6 +27,7 @@ extension SubscriptionService {
             asOf: subscription.currentPeriodEnd, maximumPeriods: 1)
         guard let period = renewal.invoices.first else { throw noUpcomingInvoice }
         let customer = try CustomerService.get(subscription.customerID, on: db)
+        let now = try TestClockService.time(onClock: customer.testClockID, else: now, on: db)
         let pending = try db.query(
             """
             SELECT \(unsafeSQL: InvoiceItem.columns) FROM invoice_items WHERE customer_id = \(customer.id) \
@@ -35,9 +36,8 @@ extension SubscriptionService {
         ).rows.map(InvoiceItem.init(row:))
         let lines =
             [
-                Pricing.periodLine(
-                    planName: due.planName, interval: due.interval, unitAmount: due.amount,
-                    quantity: subscription.quantity, start: period.start, end: period.end)
+                subscription.schedule(due.interval).line(
+                    for: period, planName: due.planName, unitAmount: due.amount, quantity: subscription.quantity)
             ] + pending.map(Pricing.itemLine)
         let rates = try TaxRateService.terms(ofRates: due.rateIDs, on: db)
         let coupons = try CouponService.coupons(subscription.discount.map { [$0.couponID] } ?? [], on: db)

@@ -74,6 +74,10 @@ extension SubscriptionService {
         let terms = try TaxRateService.terms(of: due.flatMap { $0.rateIDs.map(\.uuid) }, on: db)
         let coupons = try CouponService.coupons(due.compactMap { $0.subscription.discount?.couponID }, on: db)
         var drafts: [InvoiceWriter.Draft] = []
+        // Invoices of periods that begin while collection is paused (`time.md`): kept as
+        // drafts, or voided or marked uncollectible as soon as they are made.
+        var keptDrafts: [InvoiceWriter.Draft] = []
+        var pausedBehaviors: [PauseCollection.Behavior?] = []
         var changed: [(Subscription, Renewal)] = []
         for item in due {
             let subscription = item.subscription
@@ -90,16 +94,22 @@ extension SubscriptionService {
             for period in renewal.invoices {
                 let discount = discounted.discount(for: period.start, coupons: coupons)
                 if discount != nil { discounted.discount?.periodsApplied += 1 }
-                drafts.append(
-                    .init(
-                        subscriptionID: subscription.id, customerID: subscription.customerID,
-                        reason: .subscriptionCycle, currency: item.currency, periodStart: period.start,
-                        periodEnd: period.end,
-                        lines: [
-                            Pricing.periodLine(
-                                planName: item.planName, interval: item.interval, unitAmount: item.amount,
-                                quantity: subscription.quantity, start: period.start, end: period.end)
-                        ], rates: item.rateIDs.compactMap { terms[$0.uuid] }, discount: discount))
+                let draft = InvoiceWriter.Draft(
+                    subscriptionID: subscription.id, customerID: subscription.customerID,
+                    reason: .subscriptionCycle, currency: item.currency, periodStart: period.start,
+                    periodEnd: period.end,
+                    lines: [
+                        subscription.schedule(item.interval).line(
+                            for: period, planName: item.planName, unitAmount: item.amount,
+                            quantity: subscription.quantity)
+                    ], rates: item.rateIDs.compactMap { terms[$0.uuid] }, discount: discount)
+                let paused = subscription.pauseCollection?.behavior(forPeriodStarting: period.start)
+                if paused == .keepAsDraft {
+                    keptDrafts.append(draft)
+                } else {
+                    drafts.append(draft)
+                    pausedBehaviors.append(paused)
+                }
             }
             changed.append((discounted, renewal))
         }
@@ -115,6 +125,12 @@ extension SubscriptionService {
             tally.invoicesCreated = invoices.count
             try CustomerService.saveBalances(
                 balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
+            try InvoiceService.settlePaused(
+                Array(zip(invoices, pausedBehaviors)), events: &events, now: now, on: db)
+        }
+        for draft in keptDrafts {
+            _ = try InvoiceWriter.writeDraft(draft, events: &events, now: now, on: db)
+            tally.invoicesCreated += 1
         }
         for (_, renewal) in changed {
             if renewal.trialEnded { tally.trialsEnded += 1 }
@@ -129,17 +145,24 @@ extension SubscriptionService {
     /// as it needs; the catch-up's events come first in `events`, before the action's.
     /// Returns the subscription as it now stands, with its plan's terms. Every action on a
     /// subscription starts here.
+    ///
+    /// `now` becomes the time of the subscription's customer: its test clock's, if it is on one.
     static func lockUpToDate(
-        _ id: ID<Subscription>, events: inout EventLog.Pending, now: Timestamp, config: BillingConfig,
+        _ id: ID<Subscription>, events: inout EventLog.Pending, now: inout Timestamp, config: BillingConfig,
         on db: Connection
     ) throws -> Due {
         // The owner never changes, so the customer is found through the subscription and
         // locked in the same statement.
-        let owner = try db.query(
-            """
-            SELECT 1 FROM customers WHERE id = (SELECT customer_id FROM subscriptions WHERE id = \(id)) FOR UPDATE
-            """)
-        guard owner.rowCount > 0 else { throw BillingError.notFound("no such subscription") }
+        guard
+            let owner = try db.query(
+                """
+                SELECT test_clock_id FROM customers WHERE id = (SELECT customer_id FROM subscriptions WHERE id = \(id)) \
+                FOR UPDATE
+                """
+            ).first
+        else { throw BillingError.notFound("no such subscription") }
+        var r = RowReader(owner)
+        now = try TestClockService.now(onClock: r.optionalID(), else: now, events: &events, on: db)
         while true {
             let rows = try db.query(
                 """

@@ -15,8 +15,13 @@ public enum EventLog {
         private var bodyCount = 0
         /// The bodies as one JSON array (closed when appended), rendered as each is added.
         private var bodies = JSONWriter(capacity: 2048)
+        /// The test clock of the customer they are about, if it is on one.
+        var testClockID: ID<TestClock>?
 
-        init() { bodies.beginArray() }
+        init(testClockID: ID<TestClock>? = nil) {
+            self.testClockID = testClockID
+            bodies.beginArray()
+        }
 
         var isEmpty: Bool { kinds.isEmpty }
 
@@ -42,7 +47,7 @@ public enum EventLog {
         /// (measured: the billing run 0.25 → 0.3x of its ceiling); the order stays the same.
         mutating func flush(at time: Timestamp, on db: Connection) throws {
             try append(at: time, on: db)
-            self = Pending()
+            self = Pending(testClockID: testClockID)
         }
 
         /// Appends the events in the order they were added. Their bodies travel as one JSON
@@ -53,8 +58,8 @@ public enum EventLog {
             let rows = self.rows
             try db.query(
                 """
-                INSERT INTO events (id, type, created_at, data) \
-                SELECT e.id, e.type, \(time), b.data::text FROM ROWS FROM (unnest(\(rows.ids)::uuid[]), \
+                INSERT INTO events (id, type, created_at, test_clock_id, data) \
+                SELECT e.id, e.type, \(time), \(testClockID), b.data::text FROM ROWS FROM (unnest(\(rows.ids)::uuid[]), \
                 unnest(\(rows.kinds)::text[]), unnest(\(rows.bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
                 JOIN json_array_elements(\(rows.bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \
                 ORDER BY e.n
@@ -83,11 +88,14 @@ public enum EventLog {
     }
 
     /// Appends the one event of a transaction that has no other.
-    static func append(_ kind: Event.Kind, _ object: some JSONWritable, at time: Timestamp, on db: Connection) throws {
+    static func append(
+        _ kind: Event.Kind, _ object: some JSONWritable, at time: Timestamp, testClockID: ID<TestClock>? = nil,
+        on db: Connection
+    ) throws {
         try db.query(
             """
-            INSERT INTO events (id, type, created_at, data) \
-            VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(object.jsonString))
+            INSERT INTO events (id, type, created_at, test_clock_id, data) \
+            VALUES (\(ID<Event>.generate()), \(kind.rawValue), \(time), \(testClockID), \(object.jsonString))
             """)
     }
 

@@ -58,7 +58,7 @@ enum InvoiceWriter {
         // before the commit: it takes the numbers, inserts the invoices and their events
         // with them (measured: the billing run from 0.27 to 0.28–0.31 of its ceiling,
         // against a statement for each). A customer's own series locks nothing new.
-        var invoiceEvents = EventLog.Pending()
+        var invoiceEvents = EventLog.Pending(testClockID: events.testClockID)
         for invoice in invoices {
             invoiceEvents.add(
                 invoice.status == .paid
@@ -169,7 +169,7 @@ enum InvoiceWriter {
         func insert(numbering: InvoiceNumbering?, events: EventLog.Pending, at time: Timestamp) -> SQLQuery {
             invoices.count == 1
                 ? insertOne(numbering: numbering, events: events, at: time)
-                : insertBatch(numbering: numbering, events: events.rows, at: time)
+                : insertBatch(numbering: numbering, events: events.rows, testClockID: events.testClockID, at: time)
         }
 
         /// One invoice (a subscription's start or change, a finalization): one value per
@@ -197,8 +197,8 @@ enum InvoiceWriter {
                 \(invoice.amountRemainingCents)::bigint, \(invoice.periodStart)::timestamptz, \
                 \(invoice.periodEnd)::timestamptz, \(invoice.dueAt)::timestamptz, \(invoice.finalizedAt)::timestamptz, \
                 \(invoice.createdAt)::timestamptz, \(invoice.paidAt)::timestamptz FROM numbered), \
-                e AS (INSERT INTO events (id, type, created_at, data) \
-                SELECT e.id, e.type, \(time), replace(\(body), '"number":null', '"number":"' || numbered.number || '"') \
+                e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
+                SELECT e.id, e.type, \(time), \(events.testClockID)::uuid, replace(\(body), '"number":null', '"number":"' || numbered.number || '"') \
                 FROM unnest(\(ids)::uuid[], \(kinds)::text[]) WITH ORDINALITY AS e(id, type, n) CROSS JOIN numbered \
                 ORDER BY e.n) \
                 SELECT number FROM numbered
@@ -210,7 +210,7 @@ enum InvoiceWriter {
         /// `NumberSeries.numberingCTEs`.
         private func insertBatch(
             numbering: InvoiceNumbering?, events: (ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String),
-            at time: Timestamp
+            testClockID: ID<TestClock>?, at time: Timestamp
         ) -> SQLQuery {
             let invoices = self.invoices
             return """
@@ -236,8 +236,8 @@ enum InvoiceWriter {
                 v.description, v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
                 v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
                 v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at FROM v JOIN numbered ON numbered.n = v.n), \
-                e AS (INSERT INTO events (id, type, created_at, data) \
-                SELECT e.id, e.type, \(time), replace(b.data::text, '"number":null', '"number":"' || numbered.number || '"') \
+                e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
+                SELECT e.id, e.type, \(time), \(testClockID)::uuid, replace(b.data::text, '"number":null', '"number":"' || numbered.number || '"') \
                 FROM ROWS FROM (unnest(\(events.ids)::uuid[]), unnest(\(events.kinds)::text[]), \
                 unnest(\(events.bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
                 JOIN json_array_elements(\(events.bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \

@@ -68,7 +68,7 @@ public enum WebhookDeliveryStore {
         """
         d.id, d.endpoint_id, d.attempts, d.event_seq, w.url, w.secret, \
         CASE WHEN w.previous_secret_expires_at > \(now) THEN w.previous_secret END, \
-        e.id, e.type, e.created_at, e.data
+        e.id, e.type, e.created_at, e.test_clock_id, e.data
         """
     }
 

@@ -10,9 +10,10 @@ enum CustomerRoutes {
             let name = reader.string("name", required: true, maxLength: 200)
             let metadata = reader.stringMap("metadata") ?? []
             let zone = Validation.zone(&reader) ?? .utc
+            let clock = reader.id("test_clock_id", as: TestClock.self)
             refuseInvoicePrefix(&reader)
             guard let email, let name else { return nil }
-            return CustomerService.Create(email: email, name: name, metadata: metadata, zone: zone)
+            return CustomerService.Create(email: email, name: name, metadata: metadata, zone: zone, testClockID: clock)
         } perform: { input, call in
             .json(201, try CustomerService.create(input, now: call.now, on: call.database()))
         }
@@ -36,6 +37,11 @@ enum CustomerRoutes {
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
             let zone = Validation.zone(&reader)
             refuseInvoicePrefix(&reader)
+            if reader.has("test_clock_id") {
+                reader.markKnown("test_clock_id")
+                reader.fail(
+                    "test_clock_id", "is set when the customer is created: a customer never moves to or off a clock")
+            }
             return CustomerService.Update(
                 email: email, name: name, metadata: metadata, taxRateIDs: rates, zone: zone)
         } perform: { input, call in

@@ -2,7 +2,7 @@ import Billing
 import Common
 import HTTP
 
-/// `/subscriptions/{id}/cancel`, `/resume` and `/change-plan`.
+/// `/subscriptions/{id}/cancel`, `/resume`, `/change-plan`, `/pause` and `/unpause`.
 enum SubscriptionActionRoutes {
     static func register(in api: inout API) {
         api.write("POST", "/subscriptions/{id}/cancel", bodyOptional: true) { reader in
@@ -20,6 +20,27 @@ enum SubscriptionActionRoutes {
             .json(
                 200,
                 try SubscriptionService.resume(
+                    call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
+        }
+
+        api.write("POST", "/subscriptions/{id}/pause") { reader -> PauseCollection? in
+            let behavior = Validation.choice(&reader, "behavior", required: true, as: PauseCollection.Behavior.self)
+            let resumesAt = reader.timestamp("resumes_at")
+            guard let behavior else { return nil }
+            return PauseCollection(behavior: behavior, resumesAt: resumesAt)
+        } perform: { pause, call in
+            .json(
+                200,
+                try SubscriptionService.pause(
+                    call.id(0, "subscription"), pause, now: call.now, config: call.context.config,
+                    on: call.database()))
+        }
+
+        api.write("POST", "/subscriptions/{id}/unpause", bodyOptional: true) { _ in
+        } perform: { _, call in
+            .json(
+                200,
+                try SubscriptionService.unpause(
                     call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
         }
 

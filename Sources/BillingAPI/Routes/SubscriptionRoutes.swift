@@ -15,10 +15,15 @@ enum SubscriptionRoutes {
             let quantity = reader.integer("quantity", in: InvoiceItemRoutes.quantities) ?? 1
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self) ?? []
             let coupon = reader.string("coupon", maxLength: 100)
+            let anchor = reader.timestamp("billing_cycle_anchor")
+            let proration =
+                Validation.choice(&reader, "proration_behavior", as: SubscriptionService.ProrationBehavior.self)
+                ?? .createProrations
             guard let customerID, let planID else { return nil }
             return SubscriptionService.Create(
                 customerID: customerID, planID: planID, startAt: startAt, trialDays: trialDays.map { Int($0) },
-                quantity: Int(quantity), taxRateIDs: rates, coupon: coupon)
+                quantity: Int(quantity), taxRateIDs: rates, coupon: coupon, billingCycleAnchor: anchor,
+                prorationBehavior: proration)
         } perform: { input, call in
             let created = try SubscriptionService.create(
                 input, now: call.now, config: call.context.config, on: call.database())

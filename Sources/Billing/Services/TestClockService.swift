@@ -1,0 +1,162 @@
+import Common
+import Postgres
+
+/// Test clocks (`time.md`): customers that live at a clock's frozen time, moved only by
+/// advancing the clock, which runs the real billing run for them at every boundary in
+/// between, in order: the code that bills real time, stepping through simulated time.
+public enum TestClockService {
+    public struct Create: Sendable {
+        public var frozenTime: Timestamp
+        public var name: String
+        public init(frozenTime: Timestamp, name: String) {
+            self.frozenTime = frozenTime
+            self.name = name
+        }
+    }
+
+    /// How long an advance holds its clock without a step: one whose process died is taken
+    /// over by the next advance request after this, from the last step it committed.
+    static let leaseSeconds = 300
+
+    static let unknown = BillingError.notFound("no such test clock")
+
+    public static func create(_ input: Create, now: Timestamp, on db: Connection) throws -> TestClock {
+        try TestClock(
+            row: try db.query(
+                """
+                INSERT INTO test_clocks (id, name, frozen_time, status, created_at, updated_at) \
+                VALUES (\(ID<TestClock>.generate()), \(input.name), \(input.frozenTime), 'ready', \(now), \(now)) \
+                RETURNING \(unsafeSQL: TestClock.columns)
+                """)[0])
+    }
+
+    public static func get(_ id: ID<TestClock>, on db: Connection) throws -> TestClock {
+        guard let row = try db.query("SELECT \(unsafeSQL: TestClock.columns) FROM test_clocks WHERE id = \(id)").first
+        else { throw unknown }
+        return try TestClock(row: row)
+    }
+
+    public static func list(page: PageRequest, on db: Connection) throws -> Page<TestClock> {
+        try ListQuery(table: "test_clocks", columns: TestClock.columns).run(
+            on: db, page: page, cursor: { $0.id.description }, decode: TestClock.init(row:))
+    }
+
+    /// The time a locked customer's writes happen at: its clock's frozen time, or `now` for
+    /// a customer on none. Read in a statement of its own after the customer's row lock, so
+    /// that an advance step that committed while the lock was awaited is seen; the events
+    /// of the transaction carry the clock.
+    static func now(
+        onClock clockID: ID<TestClock>?, else now: Timestamp, events: inout EventLog.Pending, on db: Connection
+    ) throws -> Timestamp {
+        guard let clockID else { return now }
+        events.testClockID = clockID
+        return try time(onClock: clockID, else: now, on: db)
+    }
+
+    /// `now`, or the frozen time of the clock, for what is read rather than written.
+    static func time(onClock clockID: ID<TestClock>?, else now: Timestamp, on db: Connection) throws -> Timestamp {
+        guard let clockID else { return now }
+        var r = RowReader(try db.query("SELECT frozen_time FROM test_clocks WHERE id = \(clockID)")[0])
+        return try r.timestamp()
+    }
+
+    /// The frozen time of a clock a new customer is put on, held (`FOR SHARE`) until the
+    /// customer is stored, so that no advance step passes between the two.
+    static func timeForNewCustomer(on clockID: ID<TestClock>, on db: Connection) throws -> Timestamp {
+        guard let row = try db.query("SELECT frozen_time FROM test_clocks WHERE id = \(clockID) FOR SHARE").first
+        else { throw unknown }
+        var r = RowReader(row)
+        return try r.timestamp()
+    }
+
+    /// Advances the clock to `target`, stepping the billing run of its customers through
+    /// every instant in between at which something is due (a period's end, a trial's end,
+    /// an invoice's due date, the end of its grace), in order, each step its own batches of
+    /// transactions as in real time. Not one transaction: the clock says `advancing` (other
+    /// advances are refused with 409) and its frozen time moves step by step, so requests
+    /// for its customers made meanwhile happen at the step they meet.
+    public static func advance(
+        _ id: ID<TestClock>, to target: Timestamp, now: Timestamp, config: BillingConfig, on db: Connection
+    ) throws -> TestClock {
+        try db.transaction { try begin(id, to: target, now: now, on: db) }
+        var step = try get(id, on: db).frozenTime
+        while true {
+            // What is due at the step itself first: an advance taken over from one that died
+            // resumes with the step that one committed.
+            _ = try BillingRun.run(asOf: step, now: step, scope: .clock(id), config: config, on: db)
+            guard step < target else { break }
+            step = try nextStep(of: id, after: step, until: target, config: config, on: db)
+            try db.query(
+                """
+                UPDATE test_clocks SET frozen_time = \(step), \
+                advance_lease_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = \(now) \
+                WHERE id = \(id)
+                """)
+        }
+        return try TestClock(
+            row: try db.query(
+                """
+                UPDATE test_clocks SET status = 'ready', advancing_to = NULL, advance_lease_until = NULL, \
+                updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: TestClock.columns)
+                """)[0])
+    }
+
+    /// Marks the clock `advancing` to `target`, or refuses: 404, 409 while another advance
+    /// holds it, 422 for a target not after its time or more than two years ahead.
+    private static func begin(_ id: ID<TestClock>, to target: Timestamp, now: Timestamp, on db: Connection) throws {
+        guard
+            let row = try db.query(
+                """
+                SELECT \(unsafeSQL: TestClock.columns), coalesce(advance_lease_until > now(), false) FROM test_clocks \
+                WHERE id = \(id) FOR UPDATE
+                """
+            ).first
+        else { throw unknown }
+        var r = RowReader(row)
+        let clock = try TestClock(&r)
+        if clock.status == .advancing, try r.bool() {
+            throw BillingError.conflict(
+                "the test clock is advancing; try again when it is ready", slug: "clock-advancing")
+        }
+        guard target > clock.frozenTime else {
+            throw BillingError.invalid(
+                field: "frozen_time", message: "must be later than the clock's \(clock.frozenTime)")
+        }
+        // Two calendar years at most (in UTC; Feb 29 clamps to Feb 28).
+        let latest = BillingSchedule(anchor: clock.frozenTime, interval: .init(unit: .year, count: 1)).boundary(2)
+        guard target <= latest else {
+            throw BillingError.invalid(
+                field: "frozen_time", message: "must be at most two years after the clock's time")
+        }
+        try db.query(
+            """
+            UPDATE test_clocks SET status = 'advancing', advancing_to = \(target), \
+            advance_lease_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = \(now) WHERE id = \(id)
+            """)
+    }
+
+    /// The first instant after `after` at which the clock's run has something to do, or
+    /// `target` if nothing is due before it: the earliest end of a live subscription's
+    /// period (trials end at one) or of a pause, due date of an open invoice, or end of
+    /// its grace.
+    static func nextStep(
+        of id: ID<TestClock>, after: Timestamp, until target: Timestamp, config: BillingConfig, on db: Connection
+    ) throws -> Timestamp {
+        let grace = Int64(config.dunningGraceDays) * 86_400
+        var r = RowReader(
+            try db.query(
+                """
+                WITH open AS (SELECT i.due_at FROM invoices i JOIN customers c ON c.id = i.customer_id \
+                WHERE c.test_clock_id = \(id) AND i.status = 'open' AND i.due_at IS NOT NULL) \
+                SELECT least(\(target)::timestamptz, \
+                (SELECT min(current_period_end) FROM subscriptions WHERE test_clock_id = \(id) \
+                 AND status <> 'canceled' AND current_period_end > \(after)), \
+                (SELECT min(pause_resumes_at) FROM subscriptions WHERE test_clock_id = \(id) \
+                 AND pause_resumes_at > \(after)), \
+                (SELECT min(due_at) FROM open WHERE due_at > \(after)), \
+                (SELECT min(due_at + make_interval(secs => \(grace))) FROM open \
+                 WHERE due_at + make_interval(secs => \(grace)) > \(after)))
+                """)[0])
+        return try r.timestamp()
+    }
+}
