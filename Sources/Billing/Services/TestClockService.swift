@@ -79,6 +79,12 @@ public enum TestClockService {
         _ id: ID<TestClock>, to target: Timestamp, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> TestClock {
         try db.transaction { try begin(id, to: target, now: now, on: db) }
+        // The steps' commits do not wait for the disk: a crash loses at most the last ones,
+        // in commit order (the write-ahead log is one sequence), so the clock's time and
+        // what was billed by then are lost together and the next advance redoes them. The
+        // last commit, the clock's `ready`, waits for the disk, and with it every one before
+        // (measured: 24 fsyncs of 12 monthly steps were a tenth of an advance).
+        try db.query("SET synchronous_commit = off")
         var step = try get(id, on: db).frozenTime
         while true {
             // What is due at the step itself first: an advance taken over from one that died
@@ -93,6 +99,7 @@ public enum TestClockService {
                 WHERE id = \(id)
                 """)
         }
+        try db.query("RESET synchronous_commit")
         return try TestClock(
             row: try db.query(
                 """
