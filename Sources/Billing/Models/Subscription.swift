@@ -31,13 +31,15 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     public var zone: Zone
     /// Set while collection is paused (`time.md`).
     public var pauseCollection: PauseCollection?
+    /// A change of plan or quantity scheduled at the period end (`time.md`).
+    public var pendingUpdate: PendingUpdate?
     public var createdAt: Timestamp
 
     static let columns = """
         id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, tax_rate_ids, \
         discount_coupon_id, discount_coupon_code, discount_start, discount_end, discount_periods_applied, timezone, \
-        pause_behavior, pause_resumes_at, created_at
+        pause_behavior, pause_resumes_at, pending_plan_id, pending_quantity, pending_effective_at, created_at
         """
 
     /// The same columns qualified with the alias `s`, for joins.
@@ -72,6 +74,12 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
         let pauseBehavior: PauseCollection.Behavior? = r.optionalValue()
         let resumesAt = r.optionalTimestamp()
         pauseCollection = pauseBehavior.map { PauseCollection(behavior: $0, resumesAt: resumesAt) }
+        let pendingPlan: ID<Plan>? = r.optionalID()
+        let pendingQuantity = r.optionalInt()
+        let effectiveAt = r.optionalTimestamp()
+        if let pendingPlan, let pendingQuantity, let effectiveAt {
+            pendingUpdate = PendingUpdate(planID: pendingPlan, quantity: pendingQuantity, effectiveAt: effectiveAt)
+        }
         createdAt = try r.timestamp()
     }
 }
@@ -103,6 +111,29 @@ public struct PauseCollection: Equatable, Sendable, JSONWritable {
         json.beginObject()
         json.field("behavior", behavior.rawValue)
         json.field("resumes_at", resumesAt)
+        json.endObject()
+    }
+}
+
+/// A change of plan or quantity that the billing run applies at `effectiveAt`, the end of the
+/// period it was scheduled in: the next cycle's invoice is on the new terms, with no
+/// proration (a downgrade at period end).
+public struct PendingUpdate: Equatable, Sendable, JSONWritable {
+    public var planID: ID<Plan>
+    public var quantity: Int
+    public var effectiveAt: Timestamp
+
+    public init(planID: ID<Plan>, quantity: Int, effectiveAt: Timestamp) {
+        self.planID = planID
+        self.quantity = quantity
+        self.effectiveAt = effectiveAt
+    }
+
+    public func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("plan_id", planID)
+        json.field("quantity", quantity)
+        json.field("effective_at", effectiveAt)
         json.endObject()
     }
 }
@@ -143,6 +174,7 @@ extension Subscription: JSONWritable {
         json.endArray()
         json.field("discount", discount)
         json.field("pause_collection", pauseCollection)
+        json.field("pending_update", pendingUpdate)
         json.field("created_at", createdAt)
     }
 }

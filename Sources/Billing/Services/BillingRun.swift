@@ -128,8 +128,8 @@ public enum BillingRun {
             // LOCKED): the run never holds a subscription while it waits for a customer that
             // a request locked first (the lock order: customer, subscription, counter).
             query = """
-                SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM subscriptions s \
-                JOIN plans p ON p.id = s.plan_id JOIN customers c ON c.id = s.customer_id \
+                SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM \(unsafeSQL: SubscriptionService.Due.tables) \
+                JOIN customers c ON c.id = s.customer_id \
                 WHERE s.test_clock_id IS NULL AND s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
                 ORDER BY s.current_period_end LIMIT \(limit) FOR UPDATE OF s, c SKIP LOCKED
                 """
@@ -140,8 +140,8 @@ public enum BillingRun {
                 AND current_period_end <= \(asOf) ORDER BY current_period_end LIMIT \(limit)
                 """, on: db)
             query = """
-                SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM subscriptions s \
-                JOIN plans p ON p.id = s.plan_id WHERE s.customer_id = ANY(\(SQLArray(customers))::uuid[]) \
+                SELECT \(unsafeSQL: SubscriptionService.Due.columns) FROM \(unsafeSQL: SubscriptionService.Due.tables) \
+                WHERE s.customer_id = ANY(\(SQLArray(customers))::uuid[]) \
                 AND s.test_clock_id = \(clock) AND s.status <> 'canceled' AND s.current_period_end <= \(asOf) \
                 FOR UPDATE OF s
                 """

@@ -75,14 +75,16 @@ extension SubscriptionService {
             result = try update(
                 """
                 UPDATE subscriptions SET cancel_at_period_end = true, canceled_at = \(now), \
-                cancellation_reason = 'requested', updated_at = \(now) WHERE id = \(id) \
+                cancellation_reason = 'requested', pending_plan_id = NULL, pending_quantity = NULL, \
+                pending_effective_at = NULL, updated_at = \(now) WHERE id = \(id) \
                 RETURNING \(unsafeSQL: Subscription.columns)
                 """, event: .subscriptionUpdated, events: &events, on: db)
         } else {
             result = try update(
                 """
                 UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), ended_at = \(now), \
-                cancel_at_period_end = false, cancellation_reason = 'requested', updated_at = \(now) \
+                cancel_at_period_end = false, cancellation_reason = 'requested', pending_plan_id = NULL, \
+                pending_quantity = NULL, pending_effective_at = NULL, updated_at = \(now) \
                 WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
                 """, event: .subscriptionCanceled, events: &events, on: db)
             let credit = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
@@ -123,11 +125,17 @@ extension SubscriptionService {
         public var prorate: Bool
         /// Replaces the subscription's tax rates (from this change's invoice on).
         public var taxRateIDs: [ID<TaxRate>]?
-        public init(planID: ID<Plan>?, quantity: Int?, prorate: Bool, taxRateIDs: [ID<TaxRate>]? = nil) {
+        /// Scheduled at the end of the current period instead of now (`time.md`).
+        public var atPeriodEnd: Bool
+        public init(
+            planID: ID<Plan>?, quantity: Int?, prorate: Bool, taxRateIDs: [ID<TaxRate>]? = nil,
+            atPeriodEnd: Bool = false
+        ) {
             self.planID = planID
             self.quantity = quantity
             self.prorate = prorate
             self.taxRateIDs = taxRateIDs
+            self.atPeriodEnd = atPeriodEnd
         }
     }
 
@@ -172,6 +180,10 @@ extension SubscriptionService {
         guard Pricing.extended(new.unitAmount, quantity: new.quantity) != nil else { throw tooManySeats }
         if let rates = input.taxRateIDs { try TaxRateService.checkAssignable(rates, on: db) }
         let rateIDs = input.taxRateIDs ?? subscription.taxRateIDs
+        if input.atPeriodEnd {
+            return try schedule(
+                input, planID: planID, quantity: new.quantity, of: subscription, events: &events, now: now, on: db)
+        }
 
         // What was billed is read before the subscription moves to its new period.
         let unused = input.prorate ? try unusedBilled(subscription, at: now, on: db) : 0
@@ -189,7 +201,8 @@ extension SubscriptionService {
             tax_rate_ids = \(SQLArray(rateIDs))::uuid[], \
             discount_periods_applied = discount_periods_applied + \(discount == nil ? 0 : 1), \
             billing_cycle_anchor = \(change.anchor), current_period_start = \(change.periodStart), \
-            current_period_end = \(change.periodEnd), updated_at = \(now) WHERE id = \(id) \
+            current_period_end = \(change.periodEnd), pending_plan_id = NULL, pending_quantity = NULL, \
+            pending_effective_at = NULL, updated_at = \(now) WHERE id = \(id) \
             RETURNING \(unsafeSQL: Subscription.columns)
             """, event: .subscriptionUpdated, events: &events, on: db)
         var invoice: Invoice?

@@ -12,9 +12,11 @@ extension SubscriptionService {
         _ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Invoice {
         let rows = try db.query(
-            "SELECT \(unsafeSQL: Due.columns) FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id = \(id)")
+            "SELECT \(unsafeSQL: Due.columns) FROM \(unsafeSQL: Due.tables) WHERE s.id = \(id)")
         guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
-        let due = try Due(row: row)
+        var due = try Due(row: row)
+        // A change scheduled at the period end is what the next invoice is made on.
+        _ = due.applyPendingUpdate(asOf: due.subscription.currentPeriodEnd)
         let subscription = due.subscription
         guard subscription.status != .canceled, !subscription.cancelAtPeriodEnd else { throw noUpcomingInvoice }
         // The earliest period not invoiced yet starts where the current one ends (after a

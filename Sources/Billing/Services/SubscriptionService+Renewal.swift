@@ -25,13 +25,20 @@ extension SubscriptionService {
         var currency: String
         /// Its customer's tax rates (its invoices', when it has none of its own).
         var customerRateIDs: [ID<TaxRate>]
+        /// The terms of the plan of its pending update, if it has one.
+        var pendingTerms: (amount: Int64, interval: BillingInterval, planName: String)?
 
-        /// The subscription's columns, then its plan's and its customer's rates, from
-        /// `subscriptions s JOIN plans p`.
+        /// The subscription's columns, then its plan's, its customer's rates and its pending
+        /// plan's, from `Due.tables`.
         static let columns = """
             \(Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, p.currency, \
-            (SELECT tax_rate_ids FROM customers WHERE id = s.customer_id)
+            (SELECT tax_rate_ids FROM customers WHERE id = s.customer_id), pp.amount_cents, pp.interval, \
+            pp.interval_count, pp.name
             """
+
+        /// The subscription `s`, its plan `p` and its pending update's plan `pp`.
+        static let tables =
+            "subscriptions s JOIN plans p ON p.id = s.plan_id LEFT JOIN plans pp ON pp.id = s.pending_plan_id"
 
         init(row: Row) throws {
             var r = RowReader(row)
@@ -41,6 +48,29 @@ extension SubscriptionService {
             planName = try r.string()
             currency = try r.string()
             customerRateIDs = try r.ids()
+            if let amount = r.optionalInt64(), let unit: BillingInterval.Unit = r.optionalValue(),
+                let count = r.optionalInt(), let name = r.optionalString()
+            {
+                pendingTerms = (amount, BillingInterval(unit: unit, count: count), name)
+            }
+        }
+
+        /// Moves to the pending update's plan and quantity when the renewal up to `asOf`
+        /// reaches it: at the end of the period it was scheduled in, before the next period
+        /// is invoiced, so that one is on the new terms with no proration. A change of
+        /// interval anchors the periods there. Returns whether it applied one.
+        mutating func applyPendingUpdate(asOf: Timestamp) -> Bool {
+            guard let pending = subscription.pendingUpdate, let terms = pendingTerms,
+                subscription.status != .canceled, pending.effectiveAt <= asOf,
+                pending.effectiveAt <= subscription.currentPeriodEnd
+            else { return false }
+            if terms.interval != interval { subscription.billingCycleAnchor = pending.effectiveAt }
+            subscription.planID = pending.planID
+            subscription.quantity = pending.quantity
+            subscription.pendingUpdate = nil
+            (amount, interval, planName) = terms
+            pendingTerms = nil
+            return true
         }
 
         /// The rates its invoices are taxed with: its own, else its customer's.
@@ -79,7 +109,9 @@ extension SubscriptionService {
         var keptDrafts: [InvoiceWriter.Draft] = []
         var pausedBehaviors: [PauseCollection.Behavior?] = []
         var changed: [(Subscription, Renewal)] = []
-        for item in due {
+        var applied: [Subscription] = []
+        for var item in due {
+            if item.applyPendingUpdate(asOf: asOf) { applied.append(item.subscription) }
             let subscription = item.subscription
             let renewal = Renewal(
                 status: subscription.status, anchor: subscription.billingCycleAnchor, interval: item.interval,
@@ -113,6 +145,7 @@ extension SubscriptionService {
             }
             changed.append((discounted, renewal))
         }
+        try applyPendingUpdates(applied, events: &events, now: now, on: db)
         tally.updated = try saveRenewals(changed, events: &events, now: now, on: db)
         if !drafts.isEmpty {
             // Written before the invoice-number lock that `InvoiceWriter` takes, which every
@@ -166,7 +199,7 @@ extension SubscriptionService {
         while true {
             let rows = try db.query(
                 """
-                SELECT \(unsafeSQL: Due.columns) FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
+                SELECT \(unsafeSQL: Due.columns) FROM \(unsafeSQL: Due.tables) \
                 WHERE s.id = \(id) FOR UPDATE OF s
                 """)
             guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
@@ -181,6 +214,24 @@ extension SubscriptionService {
     }
 
     // MARK: What the billing run writes
+
+    /// Stores the plan, quantity and anchor of subscriptions whose pending update was
+    /// applied, the update gone, each with `subscription.updated`.
+    static func applyPendingUpdates(
+        _ subscriptions: [Subscription], events: inout EventLog.Pending, now: Timestamp, on db: Connection
+    ) throws {
+        guard !subscriptions.isEmpty else { return }
+        let rows = try db.query(
+            """
+            UPDATE subscriptions s SET plan_id = v.plan_id, quantity = v.quantity, billing_cycle_anchor = v.anchor, \
+            pending_plan_id = NULL, pending_quantity = NULL, pending_effective_at = NULL, updated_at = \(now) \
+            FROM unnest(\(SQLArray(subscriptions) { $0.id })::uuid[], \(SQLArray(subscriptions) { $0.planID })::uuid[], \
+            \(SQLArray(subscriptions) { $0.quantity })::int[], \
+            \(SQLArray(subscriptions) { $0.billingCycleAnchor })::timestamptz[]) AS v(id, plan_id, quantity, anchor) \
+            WHERE s.id = v.id RETURNING \(unsafeSQL: Subscription.qualifiedColumns)
+            """)
+        events.add(.subscriptionUpdated, each: try rows.rows.map(Subscription.init(row:)))
+    }
 
     /// Stores what was decided for each locked subscription, with their events; returns
     /// the subscriptions as stored.

@@ -2,7 +2,8 @@ import Billing
 import Common
 import HTTP
 
-/// `/subscriptions/{id}/cancel`, `/resume`, `/change-plan`, `/pause` and `/unpause`.
+/// `/subscriptions/{id}/cancel`, `/resume`, `/change-plan`, `/pending-update`, `/pause` and
+/// `/unpause`.
 enum SubscriptionActionRoutes {
     static func register(in api: inout API) {
         api.write("POST", "/subscriptions/{id}/cancel", bodyOptional: true) { reader in
@@ -20,6 +21,14 @@ enum SubscriptionActionRoutes {
             .json(
                 200,
                 try SubscriptionService.resume(
+                    call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
+        }
+
+        api.write("DELETE", "/subscriptions/{id}/pending-update", bodyOptional: true) { _ in
+        } perform: { _, call in
+            .json(
+                200,
+                try SubscriptionService.removePendingUpdate(
                     call.id(0, "subscription"), now: call.now, config: call.context.config, on: call.database()))
         }
 
@@ -52,12 +61,15 @@ enum SubscriptionActionRoutes {
             let prorate = reader.bool("prorate") ?? true
             let preview = reader.bool("preview") ?? false
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
+            let atPeriodEnd = reader.bool("at_period_end") ?? false
             guard reader.has("plan_id") || reader.has("quantity") else {
                 reader.fail("plan_id", "is required unless quantity is given")
                 return nil
             }
             return (
-                .init(planID: planID, quantity: quantity.map { Int($0) }, prorate: prorate, taxRateIDs: rates), preview
+                .init(
+                    planID: planID, quantity: quantity.map { Int($0) }, prorate: prorate, taxRateIDs: rates,
+                    atPeriodEnd: atPeriodEnd), preview
             )
         } dryRun: { input in
             input.preview
