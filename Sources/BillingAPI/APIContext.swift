@@ -55,6 +55,17 @@ public final class APIContext {
         }
     }
 
+    /// A connection of its own for work beside the thread's (closed when it is released);
+    /// unreachable PostgreSQL is a 503.
+    public func extraConnection() throws -> Connection {
+        do {
+            return try Connection(conninfo: conninfo)
+        } catch {
+            logger.warning("database unavailable", metadata: ["error": "\(error.detail)"])
+            throw Problem.serviceUnavailable("the database is unavailable")
+        }
+    }
+
     /// Closes the thread's connection (the next request opens another), with the buffers
     /// libpq grew for the largest statement it sent.
     public func releaseDatabase() { connection = nil }

@@ -51,11 +51,14 @@ enum TestClockRoutes {
                 call.context.releaseDatabase()
                 CShim_releaseFreeMemory()
             }
+            // A second connection works beside the request's on its own shard of the clock's
+            // customers, and is closed with the advance.
+            let helper = try call.context.extraConnection()
             return .json(
                 200,
                 try TestClockService.advance(
                     call.id(0, "test clock"), to: target, now: call.now, config: call.context.config,
-                    on: call.database()))
+                    on: call.database(), helpers: [helper]))
         }
     }
 }
