@@ -84,7 +84,28 @@ public enum TestClockService {
         helpers: [Connection] = []
     ) throws -> TestClock {
         try db.transaction { try begin(id, to: target, now: now, on: db) }
-        let connections = [db] + helpers
+        do {
+            return try runSteps(id, to: target, now: now, config: config, on: [db] + helpers)
+        } catch {
+            // A failed advance leaves the clock ready at the last step it finished, so that
+            // the next advance may start at once rather than after the lease (best effort:
+            // if the database is gone, the lease frees the clock).
+            try? db.query("RESET synchronous_commit")
+            _ = try? db.query(
+                """
+                UPDATE test_clocks SET status = 'ready', advancing_to = NULL, advance_lease_until = NULL \
+                WHERE id = \(id) AND status = 'advancing'
+                """)
+            throw error
+        }
+    }
+
+    /// The steps of `advance`, on its connections (the first is the request's).
+    private static func runSteps(
+        _ id: ID<TestClock>, to target: Timestamp, now: Timestamp, config: BillingConfig,
+        on connections: [Connection]
+    ) throws -> TestClock {
+        let db = connections[0]
         // The steps' commits do not wait for the disk: a crash loses at most the last ones,
         // in commit order (the write-ahead log is one sequence), so the clock's time and
         // what was billed by then are lost together and the next advance redoes them. The
