@@ -3,6 +3,8 @@ paused and each invoice made is voided, kept as a draft or marked uncollectible 
 dunning runs; `resumes_at` ends the pause in the run; a canceled subscription cannot be
 paused or unpaused."""
 
+from uuid import uuid4
+
 from conftest import new_plan, subscribe
 from test_test_clocks import advance, clock_customer, invoices_of, new_clock
 
@@ -86,3 +88,22 @@ def test_bad_pauses_are_refused(client):
     assert client.post(f"/subscriptions/{subscription['id']}/cancel", {}).status_code == 200
     assert pause(client, subscription, behavior="void").status_code == 409
     assert client.post(f"/subscriptions/{subscription['id']}/unpause").status_code == 409
+
+
+def test_a_coupons_duration_keeps_running_while_paused(client):
+    """A 3-month repeating coupon from January: February and March are paused (voided), and
+    April, after the pause, is no longer discounted: the duration ran on through the pause."""
+    promo = client.post("/coupons", {"code": f"P{uuid4().hex[:10].upper()}", "name": "Promo", "duration": "repeating",
+                                      "duration_in_periods": 3, "percent_off": "50"}).json()
+    clock = new_clock(client, "2025-01-01T00:00:00Z")
+    subscription = subscribe(client, clock_customer(client, clock), new_plan(client, amount_cents=1000),
+                             coupon=promo["code"]).json()
+    [first] = invoices_of(client, subscription)
+    assert first["discount_cents"] == 500
+    assert client.post(f"/invoices/{first['id']}/pay", {}).status_code == 200
+    assert pause(client, subscription, behavior="void", resumes_at="2025-03-15T00:00:00Z").status_code == 200
+    assert advance(client, clock, "2025-04-02T00:00:00Z").status_code == 200
+    invoices = invoices_of(client, subscription)
+    assert [(i["period_start"], i["status"], i["discount_cents"]) for i in invoices[1:]] == [
+        ("2025-02-01T00:00:00Z", "void", 500), ("2025-03-01T00:00:00Z", "void", 500),
+        ("2025-04-01T00:00:00Z", "open", 0)]

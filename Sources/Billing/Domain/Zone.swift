@@ -22,11 +22,16 @@ public struct Zone: Equatable, Sendable {
 
     /// Looked-up zones, by name: Foundation's lookup parses its rules each time, and every
     /// renewal of a subscription in a zone needs them.
-    private static let known = Mutex<[String: Zone]>(["UTC": .utc])
+    private static let known = Mutex<[String: Zone]>([:])
 
     /// The zone of an IANA name (`Europe/Paris`, `Etc/GMT+5`), nil for anything else:
     /// Foundation also answers offsets written as names (`GMT+2`), which are not zones.
     public init?(named name: String) {
+        // Most customers are in UTC: every subscription row read asks, without a lock.
+        if name == "UTC" {
+            self = .utc
+            return
+        }
         if let zone = Self.known.withLock({ $0[name] }) {
             self = zone
             return
