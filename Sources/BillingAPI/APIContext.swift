@@ -40,7 +40,7 @@ public final class APIContext {
 
     /// The thread's connection, (re)connected on demand; unreachable PostgreSQL is a 503.
     public func database() throws -> Connection {
-        do {
+        try reachingDatabase { () throws(PostgresError) -> Connection in
             if let connection {
                 try connection.reconnectIfNeeded()
                 return connection
@@ -48,19 +48,20 @@ public final class APIContext {
             let connection = try Connection(conninfo: conninfo)
             self.connection = connection
             return connection
-        } catch {
-            onDatabaseError?()
-            logger.warning("database unavailable", metadata: ["error": "\(error.detail)"])
-            throw Problem.serviceUnavailable("the database is unavailable")
         }
     }
 
     /// A connection of its own for work beside the thread's (closed when it is released);
     /// unreachable PostgreSQL is a 503.
     public func extraConnection() throws -> Connection {
+        try reachingDatabase { () throws(PostgresError) -> Connection in try Connection(conninfo: conninfo) }
+    }
+
+    private func reachingDatabase(_ connect: () throws(PostgresError) -> Connection) throws -> Connection {
         do {
-            return try Connection(conninfo: conninfo)
+            return try connect()
         } catch {
+            onDatabaseError?()
             logger.warning("database unavailable", metadata: ["error": "\(error.detail)"])
             throw Problem.serviceUnavailable("the database is unavailable")
         }

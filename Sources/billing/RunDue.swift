@@ -65,26 +65,3 @@ struct RunDue: ParsableCommand {
         print(summary.jsonString)
     }
 }
-
-/// Collects the results of `inParallel`'s threads: each thread writes only its own
-/// element of a fixed buffer, so no two threads touch the same memory.
-private final class Results<T>: @unchecked Sendable {
-    let values: UnsafeMutablePointer<T?>
-    let count: Int
-    init(count: Int) {
-        self.count = count
-        values = .allocate(capacity: count)
-        values.initialize(repeating: nil, count: count)
-    }
-    deinit {
-        values.deinitialize(count: count)
-        values.deallocate()
-    }
-}
-
-/// Runs `body` on `count` threads at once and returns their results in order.
-func inParallel<T>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
-    let results = Results<T>(count: count)
-    runOnThreads(count) { index in results.values[index] = body(index) }
-    return (0..<count).map { results.values[$0]! }
-}

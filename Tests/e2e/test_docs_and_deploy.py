@@ -132,6 +132,9 @@ def test_every_request_example_does_what_a_person_trying_it_expects(client):
     assert set(discount) == {"coupon"}
     discounted = client.post(f"/subscriptions/{second['id']}/discount", discount | {"coupon": code})
     assert discounted.status_code == 200, discounted.text
+    paused = client.post(f"/subscriptions/{second['id']}/pause", example("/subscriptions/{id}/pause", "post"))
+    assert paused.status_code == 200 and paused.json()["pause_collection"]["behavior"] == "void", paused.text
+    assert client.post(f"/subscriptions/{second['id']}/unpause").status_code == 200
     hook = client.post("/webhook-endpoints", example("/webhook-endpoints", "post"))
     assert hook.status_code == 201, hook.text
     assert client.delete(f"/webhook-endpoints/{hook.json()['id']}").status_code == 200

@@ -88,11 +88,10 @@ public enum BillingRun {
         asOf: Timestamp, now: Timestamp, scope: Scope = .realTime, config: BillingConfig,
         batchSize: Int = defaultBatchSize, dunning: Bool = true, on db: Connection
     ) throws -> Summary {
-        // Each step runs in batches until a batch finds nothing left: renewals, then the
-        // pauses that end, then dunning, then the invoices that dunning's cancellations
-        // leave uncollectible. Each batch answers how many rows it took, at most its limit.
+        // Renewals, then the pauses that end, then (unless left out) dunning and the invoices
+        // that dunning's cancellations leave uncollectible.
         let invoiceLimit = SubscriptionService.invoicesPerTransaction
-        let steps: [(limit: Int, body: (inout Summary) throws -> Int)] = [
+        var steps: [(limit: Int, body: (inout Summary) throws -> Int)] = [
             (
                 batchSize,
                 {
@@ -106,24 +105,36 @@ public enum BillingRun {
                     try SubscriptionService.resumeBatch(asOf: asOf, now: now, scope: scope, limit: batchSize, on: db)
                 }
             ),
-            (
-                batchSize,
-                {
-                    try dunningBatch(
-                        asOf: asOf, now: now, scope: scope, config: config, limit: batchSize, summary: &$0, on: db)
-                }
-            ),
-            (
-                invoiceLimit,
-                { _ in
-                    try InvoiceService.markUncollectibleAfterNonpayment(
-                        graceDays: config.dunningGraceDays, asOf: asOf, scope: scope, limit: invoiceLimit, now: now,
-                        on: db)
-                }
-            ),
         ]
+        if dunning {
+            steps += [
+                (
+                    batchSize,
+                    {
+                        try dunningBatch(
+                            asOf: asOf, now: now, scope: scope, config: config, limit: batchSize, summary: &$0, on: db)
+                    }
+                ),
+                (
+                    invoiceLimit,
+                    { _ in
+                        try InvoiceService.markUncollectibleAfterNonpayment(
+                            graceDays: config.dunningGraceDays, asOf: asOf, scope: scope, limit: invoiceLimit, now: now,
+                            on: db)
+                    }
+                ),
+            ]
+        }
+        return try run(steps, scope: scope, asOf: asOf, on: db)
+    }
+
+    /// Runs each step in batches until one finds nothing left; each batch answers how many
+    /// rows it took, at most the step's limit.
+    private static func run(
+        _ steps: [(limit: Int, body: (inout Summary) throws -> Int)], scope: Scope, asOf: Timestamp, on db: Connection
+    ) throws -> Summary {
         var summary = Summary(asOf: asOf)
-        for step in dunning ? steps : Array(steps.prefix(2)) {
+        for step in steps {
             while true {
                 let taken = try batch(on: db, summary: &summary, step.body)
                 // A clock's run waits for every row it takes, so a batch short of its limit

@@ -9,6 +9,25 @@ extension InvoiceService {
     public enum Action: Sendable {
         case void
         case markUncollectible
+
+        /// The statement that moves open invoices to the action's status, as of `now`.
+        func update(_ ids: [ID<Invoice>], at now: Timestamp) -> SQLQuery {
+            switch self {
+            case .void:
+                // Nothing more is collected on a void invoice.
+                """
+                UPDATE invoices SET status = 'void', voided_at = \(now), amount_remaining_cents = 0 \
+                WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Invoice.columns)
+                """
+            case .markUncollectible:
+                """
+                UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(now) \
+                WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Invoice.columns)
+                """
+            }
+        }
+
+        var event: Event.Kind { self == .void ? .invoiceVoided : .invoiceMarkedUncollectible }
     }
 
     /// A payment as asked for: `amount` nil pays the whole remainder (`/pay`).
@@ -65,30 +84,14 @@ extension InvoiceService {
         let (invoice, owner) = try lockWithOwner(id, on: db)
         var events = EventLog.Pending()
         let now = try TestClockService.now(onClock: owner.testClockID, else: now, events: &events, on: db)
-        let update: SQLQuery
-        let event: Event.Kind
-        switch action {
-        case .void:
-            guard invoice.status == .open else { throw refused("voided", invoice.status) }
-            // Nothing more is collected on a void invoice.
-            update = """
-                UPDATE invoices SET status = 'void', voided_at = \(now), amount_remaining_cents = 0 \
-                WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
-                """
-            event = .invoiceVoided
-        case .markUncollectible:
-            guard invoice.status == .open else { throw refused("marked uncollectible", invoice.status) }
-            update = """
-                UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(now) \
-                WHERE id = \(id) RETURNING \(unsafeSQL: Invoice.columns)
-                """
-            event = .invoiceMarkedUncollectible
+        guard invoice.status == .open else {
+            throw refused(action == .void ? "voided" : "marked uncollectible", invoice.status)
         }
-        var updated = try Invoice(row: try db.query(update)[0])
+        var updated = try Invoice(row: try db.query(action.update([id], at: now))[0])
         updated.lines = invoice.lines
-        events.add(event, updated)
+        events.add(action.event, updated)
         // Nothing left to pay: a past_due subscription is active again.
-        if event == .invoiceVoided, let subscriptionID = invoice.subscriptionID {
+        if action == .void, let subscriptionID = invoice.subscriptionID {
             try SubscriptionService.reactivateIfSettled(subscriptionID, events: &events, now: now, on: db)
         }
         try events.append(at: now, on: db)
@@ -172,23 +175,13 @@ extension InvoiceService {
         _ invoices: [(Invoice, PauseCollection.Behavior?)], events: inout EventLog.Pending, now: Timestamp,
         on db: Connection
     ) throws {
-        for (behavior, event) in [
-            (PauseCollection.Behavior.void, Event.Kind.invoiceVoided),
-            (.markUncollectible, .invoiceMarkedUncollectible),
+        for (behavior, action) in [
+            (PauseCollection.Behavior.void, Action.void), (.markUncollectible, .markUncollectible),
         ] {
             let ids = invoices.filter { $0.1 == behavior && $0.0.status == .open }.compactMap(\.0.id)
             guard !ids.isEmpty else { continue }
-            let rows = try db.query(
-                behavior == .void
-                    ? """
-                    UPDATE invoices SET status = 'void', voided_at = \(now), amount_remaining_cents = 0 \
-                    WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Invoice.columns)
-                    """
-                    : """
-                    UPDATE invoices SET status = 'uncollectible', marked_uncollectible_at = \(now) \
-                    WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Invoice.columns)
-                    """)
-            events.add(event, each: try withLines(rows.rows.map { try Invoice(row: $0) }, on: db))
+            let rows = try db.query(action.update(ids, at: now))
+            events.add(action.event, each: try withLines(rows.rows.map { try Invoice(row: $0) }, on: db))
         }
     }
 

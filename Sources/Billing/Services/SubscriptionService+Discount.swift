@@ -35,20 +35,13 @@ extension SubscriptionService {
     public static func removeDiscount(
         _ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Subscription {
-        var events = EventLog.Pending()
-        var now = now
-        let current = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
-        guard current.discount != nil else {
-            try events.append(at: now, on: db)
-            return current
+        try act(on: id, now: now, config: config, on: db) { subscription, _ in
+            subscription.discount == nil
+                ? nil
+                : """
+                discount_coupon_id = NULL, discount_coupon_code = NULL, discount_start = NULL, discount_end = NULL, \
+                discount_periods_applied = 0
+                """
         }
-        let updated = try update(
-            """
-            UPDATE subscriptions SET discount_coupon_id = NULL, discount_coupon_code = NULL, discount_start = NULL, \
-            discount_end = NULL, discount_periods_applied = 0, updated_at = \(now) WHERE id = \(id) \
-            RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, events: &events, on: db)
-        try events.append(at: now, on: db)
-        return updated
     }
 }

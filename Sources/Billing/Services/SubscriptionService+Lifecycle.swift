@@ -75,16 +75,16 @@ extension SubscriptionService {
             result = try update(
                 """
                 UPDATE subscriptions SET cancel_at_period_end = true, canceled_at = \(now), \
-                cancellation_reason = 'requested', pending_plan_id = NULL, pending_quantity = NULL, \
-                pending_effective_at = NULL, updated_at = \(now) WHERE id = \(id) \
+                cancellation_reason = 'requested', \(unsafeSQL: dropsPendingUpdate), updated_at = \(now) \
+                WHERE id = \(id) \
                 RETURNING \(unsafeSQL: Subscription.columns)
                 """, event: .subscriptionUpdated, events: &events, on: db)
         } else {
             result = try update(
                 """
                 UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), ended_at = \(now), \
-                cancel_at_period_end = false, cancellation_reason = 'requested', pending_plan_id = NULL, \
-                pending_quantity = NULL, pending_effective_at = NULL, updated_at = \(now) \
+                cancel_at_period_end = false, cancellation_reason = 'requested', \
+                \(unsafeSQL: dropsPendingUpdate), updated_at = \(now) \
                 WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
                 """, event: .subscriptionCanceled, events: &events, on: db)
             let credit = prorate ? try unusedBilled(subscription, at: now, on: db) : 0
@@ -102,21 +102,36 @@ extension SubscriptionService {
     public static func resume(_ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection)
         throws -> Subscription
     {
+        try act(on: id, now: now, config: config, on: db) { subscription, _ in
+            guard subscription.status != .canceled else { throw ended }
+            return subscription.cancelAtPeriodEnd
+                ? "cancel_at_period_end = false, canceled_at = NULL, cancellation_reason = NULL" : nil
+        }
+    }
+
+    /// The actions that only set columns of the subscription: it is brought up to date
+    /// under its locks (`now` becoming its customer's time), then `change` checks it and
+    /// answers the assignments to make (nil: nothing changes), stored with
+    /// `subscription.updated`.
+    static func act(
+        on id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection,
+        _ change: (Subscription, Timestamp) throws -> SQLQuery?
+    ) throws -> Subscription {
         var events = EventLog.Pending()
         var now = now
-        let subscription = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
-        guard subscription.status != .canceled else { throw ended }
-        var resumed = subscription
-        if subscription.cancelAtPeriodEnd {
-            resumed = try update(
-                """
-                UPDATE subscriptions SET cancel_at_period_end = false, canceled_at = NULL, cancellation_reason = NULL, \
-                updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-                """, event: .subscriptionUpdated, events: &events, on: db)
+        var subscription = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
+        if let assignments = try change(subscription, now) {
+            var query: SQLQuery = "UPDATE subscriptions SET "
+            query.append(assignments)
+            query.append(", updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)")
+            subscription = try update(query, event: .subscriptionUpdated, events: &events, on: db)
         }
         try events.append(at: now, on: db)
-        return resumed
+        return subscription
     }
+
+    /// The assignments that drop a change scheduled at the period end.
+    static let dropsPendingUpdate = "pending_plan_id = NULL, pending_quantity = NULL, pending_effective_at = NULL"
 
     /// A change of plan, quantity or both (at least one; `nil` keeps the current one).
     public struct Change: Sendable {
@@ -201,8 +216,8 @@ extension SubscriptionService {
             tax_rate_ids = \(SQLArray(rateIDs))::uuid[], \
             discount_periods_applied = discount_periods_applied + \(discount == nil ? 0 : 1), \
             billing_cycle_anchor = \(change.anchor), current_period_start = \(change.periodStart), \
-            current_period_end = \(change.periodEnd), pending_plan_id = NULL, pending_quantity = NULL, \
-            pending_effective_at = NULL, updated_at = \(now) WHERE id = \(id) \
+            current_period_end = \(change.periodEnd), \(unsafeSQL: dropsPendingUpdate), updated_at = \(now) \
+            WHERE id = \(id) \
             RETURNING \(unsafeSQL: Subscription.columns)
             """, event: .subscriptionUpdated, events: &events, on: db)
         var invoice: Invoice?

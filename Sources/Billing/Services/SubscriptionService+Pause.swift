@@ -6,42 +6,25 @@ import Postgres
 /// `renew` (the pause's behavior, applied as each is made); `resumes_at` ends the pause in
 /// the run (`resumeBatch`).
 extension SubscriptionService {
-    static let endedSubscription = BillingError.conflict(
-        "the subscription has ended: collection cannot be paused or resumed", slug: "subscription-ended")
-
     public static func pause(
         _ id: ID<Subscription>, _ pause: PauseCollection, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Subscription {
-        var events = EventLog.Pending()
-        var now = now
-        let subscription = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
-        guard subscription.status != .canceled else { throw endedSubscription }
-        if let resumesAt = pause.resumesAt, resumesAt <= now {
-            throw BillingError.invalid(field: "resumes_at", message: "must be in the future")
+        try act(on: id, now: now, config: config, on: db) { subscription, now in
+            guard subscription.status != .canceled else { throw ended }
+            if let resumesAt = pause.resumesAt, resumesAt <= now {
+                throw BillingError.invalid(field: "resumes_at", message: "must be in the future")
+            }
+            return "pause_behavior = \(pause.behavior.rawValue), pause_resumes_at = \(pause.resumesAt)"
         }
-        let updated = try update(
-            """
-            UPDATE subscriptions SET pause_behavior = \(pause.behavior.rawValue), pause_resumes_at = \(pause.resumesAt), \
-            updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, events: &events, on: db)
-        try events.append(at: now, on: db)
-        return updated
     }
 
     public static func unpause(_ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection)
         throws -> Subscription
     {
-        var events = EventLog.Pending()
-        var now = now
-        let subscription = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
-        guard subscription.status != .canceled else { throw endedSubscription }
-        let updated = try update(
-            """
-            UPDATE subscriptions SET pause_behavior = NULL, pause_resumes_at = NULL, updated_at = \(now) \
-            WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, events: &events, on: db)
-        try events.append(at: now, on: db)
-        return updated
+        try act(on: id, now: now, config: config, on: db) { subscription, _ in
+            guard subscription.status != .canceled else { throw ended }
+            return "pause_behavior = NULL, pause_resumes_at = NULL"
+        }
     }
 
     /// Ends the pauses whose `resumes_at` has come, once every period begun before it has

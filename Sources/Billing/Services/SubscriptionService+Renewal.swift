@@ -224,7 +224,7 @@ extension SubscriptionService {
         let rows = try db.query(
             """
             UPDATE subscriptions s SET plan_id = v.plan_id, quantity = v.quantity, billing_cycle_anchor = v.anchor, \
-            pending_plan_id = NULL, pending_quantity = NULL, pending_effective_at = NULL, updated_at = \(now) \
+            \(unsafeSQL: dropsPendingUpdate), updated_at = \(now) \
             FROM unnest(\(SQLArray(subscriptions) { $0.id })::uuid[], \(SQLArray(subscriptions) { $0.planID })::uuid[], \
             \(SQLArray(subscriptions) { $0.quantity })::int[], \
             \(SQLArray(subscriptions) { $0.billingCycleAnchor })::timestamptz[]) AS v(id, plan_id, quantity, anchor) \

@@ -36,19 +36,8 @@ extension SubscriptionService {
     public static func removePendingUpdate(
         _ id: ID<Subscription>, now: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> Subscription {
-        var events = EventLog.Pending()
-        var now = now
-        let current = try lockUpToDate(id, events: &events, now: &now, config: config, on: db).subscription
-        guard current.pendingUpdate != nil else {
-            try events.append(at: now, on: db)
-            return current
+        try act(on: id, now: now, config: config, on: db) { subscription, _ in
+            subscription.pendingUpdate == nil ? nil : SQLQuery(unsafeSQL: dropsPendingUpdate)
         }
-        let updated = try update(
-            """
-            UPDATE subscriptions SET pending_plan_id = NULL, pending_quantity = NULL, pending_effective_at = NULL, \
-            updated_at = \(now) WHERE id = \(id) RETURNING \(unsafeSQL: Subscription.columns)
-            """, event: .subscriptionUpdated, events: &events, on: db)
-        try events.append(at: now, on: db)
-        return updated
     }
 }

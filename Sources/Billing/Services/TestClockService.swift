@@ -149,13 +149,11 @@ public enum TestClockService {
         _ connections: [Connection], _ body: @escaping @Sendable (BillingRun.Shard, Connection) throws -> Void
     ) throws {
         guard connections.count > 1 else { return try body(.whole, connections[0]) }
-        let work = ShardWork(connections)
-        runOnThreads(connections.count) { index in
-            work.results[index] = Result {
-                try body(BillingRun.Shard(index: index, count: work.connections.count), work.connections[index])
-            }
+        let shared = ThreadConnections(connections)
+        let results = inParallel(connections.count) { index in
+            Result { try body(BillingRun.Shard(index: index, count: shared.all.count), shared.all[index]) }
         }
-        for index in connections.indices { try work.results[index].get() }
+        for result in results { try result.get() }
     }
 
     /// Marks the clock `advancing` to `target`, or refuses: 404, 409 while another advance
@@ -220,20 +218,8 @@ public enum TestClockService {
     }
 }
 
-/// The connections of `runSharded`'s threads, read by all, and their results, a fixed
-/// buffer each thread writes only its own element of: no two threads touch the same memory.
-private final class ShardWork: @unchecked Sendable {
-    let connections: [Connection]
-    let results: UnsafeMutablePointer<Result<Void, any Error>>
-
-    init(_ connections: [Connection]) {
-        self.connections = connections
-        results = .allocate(capacity: connections.count)
-        results.initialize(repeating: .success(()), count: connections.count)
-    }
-
-    deinit {
-        results.deinitialize(count: connections.count)
-        results.deallocate()
-    }
+/// The connections of `runSharded`'s threads: each thread uses only its own.
+private final class ThreadConnections: @unchecked Sendable {
+    let all: [Connection]
+    init(_ all: [Connection]) { self.all = all }
 }

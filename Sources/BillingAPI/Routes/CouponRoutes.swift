@@ -4,7 +4,6 @@ import HTTP
 
 /// `/coupons`, and a subscription's discount (`/subscriptions/{id}/discount`).
 enum CouponRoutes {
-    static let durations = Coupon.Duration.allCases.map(\.rawValue)
     static let immutableFields = [
         "code", "percent_off", "amount_off_cents", "currency", "duration", "duration_in_periods", "max_redemptions",
         "redeem_by",
@@ -30,11 +29,7 @@ enum CouponRoutes {
             if hasPercent == hasAmount {
                 reader.fail("percent_off", "give exactly one of percent_off or amount_off_cents (with currency)")
             }
-            let durationText = reader.string("duration", required: true, maxLength: 20)
-            let duration = durationText.flatMap(Coupon.Duration.init(rawValue:))
-            if durationText != nil && duration == nil {
-                reader.fail("duration", "must be one of: \(durations.joined(separator: ", "))")
-            }
+            let duration = Validation.choice(&reader, "duration", required: true, as: Coupon.Duration.self)
             let periods = reader.integer("duration_in_periods", in: 1...120)
             if duration == .repeating && !reader.has("duration_in_periods") {
                 reader.fail("duration_in_periods", "is required for a repeating coupon")

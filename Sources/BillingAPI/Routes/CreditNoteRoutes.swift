@@ -4,18 +4,13 @@ import HTTP
 
 /// `/credit-notes`.
 enum CreditNoteRoutes {
-    static let reasons = CreditNote.Reason.allCases.map(\.rawValue)
     static let amounts: ClosedRange<Int64> = 0...Pricing.subtotalLimit
 
     static func register(in api: inout API) {
         api.write("POST", "/credit-notes") { reader -> CreditNoteService.Create? in
             let invoiceID = reader.id("invoice_id", required: true, as: Invoice.self)
             let amount = reader.integer("amount_cents", required: true, in: 1...Pricing.subtotalLimit)
-            let reasonText = reader.string("reason", maxLength: 40)
-            let reason = reasonText.flatMap(CreditNote.Reason.init(rawValue:))
-            if reasonText != nil && reason == nil {
-                reader.fail("reason", "must be one of: \(reasons.joined(separator: ", "))")
-            }
+            let reason = Validation.choice(&reader, "reason", as: CreditNote.Reason.self)
             let memo = reader.string("memo", maxLength: 500)
             let refund = reader.integer("refund_amount_cents", in: amounts)
             let credit = reader.integer("credit_amount_cents", in: amounts)

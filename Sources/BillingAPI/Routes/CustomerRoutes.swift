@@ -37,11 +37,9 @@ enum CustomerRoutes {
             let rates = reader.ids("tax_rate_ids", maxCount: TaxRateService.maximumRates, as: TaxRate.self)
             let zone = Validation.zone(&reader)
             refuseInvoicePrefix(&reader)
-            if reader.has("test_clock_id") {
-                reader.markKnown("test_clock_id")
-                reader.fail(
-                    "test_clock_id", "is set when the customer is created: a customer never moves to or off a clock")
-            }
+            refuse(
+                &reader, "test_clock_id",
+                "is set when the customer is created: a customer never moves to or off a clock")
             return CustomerService.Update(
                 email: email, name: name, metadata: metadata, taxRateIDs: rates, zone: zone)
         } perform: { input, call in
@@ -58,8 +56,13 @@ enum CustomerRoutes {
     /// The prefix is the service's to give (invoicing.md §1): a client that sends one is
     /// told why, rather than "unknown field" for a field it can read.
     private static func refuseInvoicePrefix(_ reader: inout FieldReader) {
-        guard reader.has("invoice_prefix") else { return }
-        reader.markKnown("invoice_prefix")
-        reader.fail("invoice_prefix", "is given by the service when the customer is created and never changes")
+        refuse(&reader, "invoice_prefix", "is given by the service when the customer is created and never changes")
+    }
+
+    /// A field the client cannot set here, refused with why.
+    private static func refuse(_ reader: inout FieldReader, _ field: String, _ why: String) {
+        guard reader.has(field) else { return }
+        reader.markKnown(field)
+        reader.fail(field, why)
     }
 }
