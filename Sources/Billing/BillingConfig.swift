@@ -6,6 +6,8 @@ public struct BillingConfig: Sendable {
     public var dunningGraceDays: Int
     /// The series invoice and credit-note numbers are taken from.
     public var numbering: InvoiceNumbering
+    /// Seconds a closed usage window's draft waits for late events (`USAGE_GRACE_SECONDS`).
+    public var usageGraceSeconds: Int64 = 3600
     public var webhooks = WebhookSettings()
 
     public init(invoiceDueDays: Int = 7, dunningGraceDays: Int = 14, numbering: InvoiceNumbering = .global) {
@@ -34,6 +36,9 @@ public struct BillingConfig: Sendable {
         config.webhooks = try WebhookSettings.fromEnvironment(environment)
         if let days = environment["INVOICE_DUE_DAYS"].flatMap({ Int($0) }), (0...365).contains(days) {
             config.invoiceDueDays = days
+        }
+        if let seconds = environment["USAGE_GRACE_SECONDS"].flatMap({ Int64($0) }), (0...35 * 86_400).contains(seconds) {
+            config.usageGraceSeconds = seconds
         }
         if let days = environment["DUNNING_GRACE_DAYS"].flatMap({ Int($0) }), (0...365).contains(days) {
             config.dunningGraceDays = days

@@ -10,6 +10,8 @@ public struct API: Sendable {
     struct Endpoint: Sendable {
         var authenticated: Bool
         var route: Int
+        /// The largest body it reads: 64 KiB, but 1 MiB for a batch of usage events.
+        var maxBodyBytes = API.maxBodyBytes
         var run: @Sendable (inout Call) throws -> HTTPResponse
     }
 
@@ -17,11 +19,18 @@ public struct API: Sendable {
     /// `METHOD /path/{param}` of every route, by index; index 0 is "no route matched".
     public private(set) var routeLabels = ["unmatched"]
 
+    /// Bodies every route reads; `API.maxBatchBodyBytes` for the routes that take batches
+    /// (nginx's limits are the same, per location).
+    public static let maxBodyBytes = 64 * 1024
+    public static let maxBatchBodyBytes = 1024 * 1024
+
     private mutating func add(
-        _ method: String, _ path: String, authenticated: Bool,
+        _ method: String, _ path: String, authenticated: Bool, maxBodyBytes: Int = API.maxBodyBytes,
         _ run: @escaping @Sendable (inout Call) throws -> HTTPResponse
     ) {
-        router.add(method, path, Endpoint(authenticated: authenticated, route: routeLabels.count, run: run))
+        router.add(
+            method, path,
+            Endpoint(authenticated: authenticated, route: routeLabels.count, maxBodyBytes: maxBodyBytes, run: run))
         routeLabels.append("\(method) \(path)")
     }
 
@@ -53,6 +62,8 @@ public struct API: Sendable {
         CreditNoteRoutes.register(in: &api)
         BillingRunRoutes.register(in: &api)
         TestClockRoutes.register(in: &api)
+        MeterRoutes.register(in: &api)
+        UsageRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         WebhookRoutes.register(in: &api)
         return api
@@ -78,11 +89,12 @@ public struct API: Sendable {
     /// runs in a transaction that is rolled back, and no idempotency record is kept.
     mutating func write<Input>(
         _ method: String, _ path: String, bodyOptional: Bool = false, transactional: Bool = true,
+        maxBodyBytes: Int = API.maxBodyBytes,
         decode: @escaping @Sendable (inout FieldReader) -> Input?,
         dryRun: (@Sendable (Input) -> Bool)? = nil,
         perform: @escaping @Sendable (Input, Call) throws -> HTTPResponse
     ) {
-        add(method, path, authenticated: true) { call in
+        add(method, path, authenticated: true, maxBodyBytes: maxBodyBytes) { call in
             let request = call.request
             let empty = request.body.isEmpty
             guard request.hasJSONContentType || (bodyOptional && empty) else { throw Problem.unsupportedMediaType }
@@ -137,7 +149,7 @@ public struct API: Sendable {
             matched = endpoint.route
             var call = Call(request: request, parameters: parameters, context: context, now: .now(), apiKeyID: nil)
             if endpoint.authenticated { call.apiKeyID = try context.authenticate(request) }
-            if request.bodyTooLarge { throw Problem.payloadTooLarge }
+            if request.bodyTooLarge || request.body.count > endpoint.maxBodyBytes { throw Problem.payloadTooLarge }
             return RoutedCall(endpoint: endpoint, call: call)
         }
     }

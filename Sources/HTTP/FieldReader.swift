@@ -5,6 +5,8 @@ import Common
 /// fields in `finish()`.
 public struct FieldReader {
     private let members: [JSONMember]
+    /// What names this object in errors: `""` for the body, `events[3].` for an element.
+    private let prefix: String
     private var consumed: Set<String> = []
     public private(set) var errors: [FieldError] = []
 
@@ -19,10 +21,15 @@ public struct FieldReader {
         guard case .object(let members) = value else {
             throw Problem.validation(field: "body", "must be a JSON object, not \(value.typeName)")
         }
+        self.init(members: members, prefix: "")
+    }
+
+    private init(members: [JSONMember], prefix: String) {
         self.members = members
+        self.prefix = prefix
         var seen: Set<String> = []
         for member in members where !seen.insert(member.key).inserted {
-            errors.append(FieldError(field: member.key, message: "given more than once"))
+            errors.append(FieldError(field: prefix + member.key, message: "given more than once"))
         }
     }
 
@@ -33,7 +40,44 @@ public struct FieldReader {
     public func peek(_ name: String) -> JSONValue? { members.first { $0.key == name }?.value }
 
     public mutating func fail(_ name: String, _ message: String) {
-        errors.append(FieldError(field: name, message: message))
+        errors.append(FieldError(field: prefix + name, message: message))
+    }
+
+    /// An array of at most `maxCount` objects, each read by its own reader whose errors name
+    /// it by index (`events[3].timestamp`); `absorb` brings a reader's problems back here.
+    public mutating func objects(_ name: String, required: Bool = false, maxCount: Int) -> [FieldReader]? {
+        guard let value = value(name, required: required) else { return nil }
+        guard case .array(let elements) = value else {
+            fail(name, "must be an array of objects, not \(value.typeName)")
+            return nil
+        }
+        guard elements.count <= maxCount else {
+            fail(name, "must have at most \(maxCount) elements")
+            return nil
+        }
+        var readers: [FieldReader] = []
+        for (index, element) in elements.enumerated() {
+            let path = "\(name)[\(index)]"
+            guard case .object(let members) = element else {
+                fail(path, "must be an object, not \(element.typeName)")
+                readers.append(FieldReader(members: [], prefix: prefix + path + "."))
+                continue
+            }
+            readers.append(FieldReader(members: members, prefix: prefix + path + "."))
+        }
+        return readers
+    }
+
+    /// Adds a nested reader's problems (its errors and its unknown fields) to this one's.
+    public mutating func absorb(_ nested: FieldReader) { errors += nested.problems }
+
+    /// Every problem found so far, with every field nobody read.
+    public var problems: [FieldError] {
+        var all = errors
+        for member in members where !consumed.contains(member.key) {
+            all.append(FieldError(field: prefix + member.key, message: "unknown field"))
+        }
+        return all
     }
 
     private mutating func value(_ name: String, required: Bool) -> JSONValue? {
@@ -202,10 +246,7 @@ public struct FieldReader {
 
     /// Throws a 422 for every collected problem and every field nobody read.
     public func finish() throws(Problem) {
-        var all = errors
-        for member in members where !consumed.contains(member.key) {
-            all.append(FieldError(field: member.key, message: "unknown field"))
-        }
+        let all = problems
         if !all.isEmpty { throw Problem.validation(all) }
     }
 }

@@ -55,6 +55,21 @@ public struct QueryParameters {
         return text
     }
 
+    /// An RFC 3339 timestamp.
+    public mutating func timestamp(_ name: String) -> Timestamp? {
+        guard let text = string(name) else { return nil }
+        guard let timestamp = Timestamp(parsing: text) else {
+            errors.append(FieldError(field: name, message: "must be an RFC 3339 timestamp such as 2026-01-31T10:00:00Z"))
+            return nil
+        }
+        return timestamp
+    }
+
+    /// Records a problem with a parameter, reported by `finish()`.
+    public mutating func fail(_ name: String, _ message: String) {
+        errors.append(FieldError(field: name, message: message))
+    }
+
     public mutating func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
         guard let text = string(name) else { return nil }
         guard let value = Int(text), range.contains(value) else {

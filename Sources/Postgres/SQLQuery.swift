@@ -96,6 +96,14 @@ public struct SQLQuery: ExpressibleByStringInterpolation, Sendable {
         }
 
         public mutating func appendInterpolation(unsafeSQL text: String) { sql += text }
+
+        /// A statement built elsewhere, its placeholders renumbered after these (`append`).
+        public mutating func appendInterpolation(query other: SQLQuery) {
+            var combined = SQLQuery(unsafeSQL: sql, binds: binds)
+            combined.append(other)
+            sql = combined.sql
+            binds = combined.binds
+        }
     }
 }
 

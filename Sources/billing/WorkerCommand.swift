@@ -44,7 +44,7 @@ struct WorkerCommand: ParsableCommand {
 
         let limit = maxRequests > 0 ? maxRequests + Int.random(in: 0...max(0, maxRequests / 10)) : 0
         let server = try FastCGIServer(
-            listenFD: 0, threadCount: threads, maxBodyBytes: 64 * 1024, maxRequests: limit,
+            listenFD: 0, threadCount: threads, maxBodyBytes: API.maxBatchBodyBytes, maxRequests: limit,
             params: HTTPRequest.cgiParamNames)
         server.stopOnSignals()
         var api = API.billing()

@@ -8,6 +8,16 @@ public enum BillingReason: String, Sendable, CaseIterable {
     case subscriptionUpdate = "subscription_update"
 }
 
+/// The meter a usage line prices and the quantity it aggregated over the line's period.
+public struct UsageQuantity: Equatable, Sendable {
+    public var meterID: ID<Meter>
+    public var quantity: ExactDecimal
+    public init(meterID: ID<Meter>, quantity: ExactDecimal) {
+        self.meterID = meterID
+        self.quantity = quantity
+    }
+}
+
 /// A line as priced, before it is numbered and stored.
 public struct PricedLine: Equatable, Sendable {
     public var kind: InvoiceLine.Kind
@@ -20,11 +30,14 @@ public struct PricedLine: Equatable, Sendable {
     public var end: Timestamp
     /// The invoice item a line of kind `item` shows.
     public var itemID: ID<InvoiceItem>?
+    /// The meter and exact quantity a line of kind `usage` prices.
+    public var usage: UsageQuantity?
 
     public init(
         kind: InvoiceLine.Kind, description: String, amount: Int64, quantity: Int = 1, unitAmount: Int64?,
-        start: Timestamp, end: Timestamp, itemID: ID<InvoiceItem>? = nil
+        start: Timestamp, end: Timestamp, itemID: ID<InvoiceItem>? = nil, usage: UsageQuantity? = nil
     ) {
+        self.usage = usage
         self.kind = kind
         self.description = description
         self.amount = amount

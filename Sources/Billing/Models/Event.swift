@@ -33,6 +33,8 @@ public struct Event: Sendable, RowDecodable {
         case webhookEndpointUpdated = "webhook_endpoint.updated"
         case webhookEndpointDeleted = "webhook_endpoint.deleted"
         case webhookEndpointDisabled = "webhook_endpoint.disabled"
+        case meterCreated = "meter.created"
+        case meterUpdated = "meter.updated"
     }
 
     public var id: ID<Event>

@@ -150,7 +150,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
 /// or an invoice item.
 public struct InvoiceLine: Equatable, Sendable, RowDecodable {
     public enum Kind: String, Sendable {
-        case subscription, proration, trial, item
+        case subscription, proration, trial, item, usage
     }
 
     /// Nil on a preview.
@@ -164,9 +164,12 @@ public struct InvoiceLine: Equatable, Sendable, RowDecodable {
     public var invoiceItemID: ID<InvoiceItem>?
     public var periodStart: Timestamp
     public var periodEnd: Timestamp
+    /// What a line of kind `usage` priced (`usage.md`).
+    public var usage: UsageQuantity?
 
     static let columns = """
-        id, kind, description, amount_cents, quantity, unit_amount_cents, invoice_item_id, period_start, period_end
+        id, kind, description, amount_cents, quantity, unit_amount_cents, invoice_item_id, period_start, period_end, \
+        meter_id, usage_quantity::text
         """
     /// The same columns of the joined table `child`.
     static let columnsOfChild = qualified(columns, with: "child")
@@ -181,6 +184,12 @@ public struct InvoiceLine: Equatable, Sendable, RowDecodable {
         invoiceItemID = r.optionalID()
         periodStart = try r.timestamp()
         periodEnd = try r.timestamp()
+        let meter: ID<Meter>? = r.optionalID()
+        let quantity = r.optionalString()
+        if let meter, let quantity {
+            guard let exact = ExactDecimal(parsing: quantity) else { throw StoredDataError("a usage line's quantity") }
+            usage = UsageQuantity(meterID: meter, quantity: exact)
+        }
     }
 
     init(id: ID<InvoiceLine>?, _ line: PricedLine) {
@@ -193,13 +202,14 @@ public struct InvoiceLine: Equatable, Sendable, RowDecodable {
         invoiceItemID = line.itemID
         periodStart = line.start
         periodEnd = line.end
+        usage = line.usage
     }
 
     /// The line as the pricing seam sees it.
     var priced: PricedLine {
         PricedLine(
             kind: kind, description: description, amount: amountCents, quantity: quantity, unitAmount: unitAmountCents,
-            start: periodStart, end: periodEnd, itemID: invoiceItemID)
+            start: periodStart, end: periodEnd, itemID: invoiceItemID, usage: usage)
     }
 }
 
@@ -258,9 +268,11 @@ extension InvoiceLine: JSONWritable {
         json.field("kind", kind.rawValue)
         json.field("description", description)
         json.field("amount_cents", amountCents)
-        json.field("quantity", quantity)
+        // A usage line's quantity is exact, a decimal string; every other line's an integer.
+        if let usage { json.field("quantity", usage.quantity.description) } else { json.field("quantity", quantity) }
         json.field("unit_amount_cents", unitAmountCents)
         json.field("invoice_item_id", invoiceItemID)
+        json.field("meter_id", usage?.meterID)
         json.field("period_start", periodStart)
         json.field("period_end", periodEnd)
         json.endObject()

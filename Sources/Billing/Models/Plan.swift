@@ -15,10 +15,12 @@ public struct Plan: Equatable, Sendable, RowDecodable {
     public var billingCycle: BillingCycle
     public var isActive: Bool
     public var createdAt: Timestamp
+    /// Usage it bills in arrears (`usage.md`), immutable like the price.
+    public var charges: [UsageCharge]
 
     static let columns = """
         id, code, name, amount_cents, currency, interval, interval_count, trial_days, billing_cycle, is_active, \
-        created_at
+        created_at, charges
         """
 
     public init(_ r: inout RowReader) throws {
@@ -32,6 +34,7 @@ public struct Plan: Equatable, Sendable, RowDecodable {
         billingCycle = try r.value()
         isActive = try r.bool()
         createdAt = try r.timestamp()
+        charges = try UsageCharge.decodeStored(try r.string())
     }
 }
 
@@ -48,6 +51,7 @@ extension Plan: JSONWritable {
         json.field("trial_days", trialDays)
         json.field("billing_cycle", billingCycle.rawValue)
         json.field("is_active", isActive)
+        json.field("charges", charges)
         json.field("created_at", createdAt)
         json.endObject()
     }

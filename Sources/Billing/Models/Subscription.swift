@@ -34,12 +34,16 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
     /// A change of plan or quantity scheduled at the period end (`time.md`).
     public var pendingUpdate: PendingUpdate?
     public var createdAt: Timestamp
+    /// Where the usage it counts now starts (`usage.md`): its current period's start, or
+    /// the instant its plan last changed within it.
+    public var usageWindowStart: Timestamp
 
     static let columns = """
         id, customer_id, plan_id, quantity, status, start_at, billing_cycle_anchor, current_period_start, \
         current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, cancellation_reason, tax_rate_ids, \
         discount_coupon_id, discount_coupon_code, discount_start, discount_end, discount_periods_applied, timezone, \
-        pause_behavior, pause_resumes_at, pending_plan_id, pending_quantity, pending_effective_at, created_at
+        pause_behavior, pause_resumes_at, pending_plan_id, pending_quantity, pending_effective_at, created_at, \
+        usage_window_start
         """
 
     /// The same columns qualified with the alias `s`, for joins.
@@ -81,6 +85,7 @@ public struct Subscription: Equatable, Sendable, RowDecodable {
             pendingUpdate = PendingUpdate(planID: pendingPlan, quantity: pendingQuantity, effectiveAt: effectiveAt)
         }
         createdAt = try r.timestamp()
+        usageWindowStart = r.optionalTimestamp() ?? currentPeriodStart
     }
 }
 

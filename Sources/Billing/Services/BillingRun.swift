@@ -88,7 +88,7 @@ public enum BillingRun {
         asOf: Timestamp, now: Timestamp, scope: Scope = .realTime, config: BillingConfig,
         batchSize: Int = defaultBatchSize, dunning: Bool = true, on db: Connection
     ) throws -> Summary {
-        // Renewals, then the pauses that end, then (unless left out) dunning and the invoices
+        // Renewals, then the pauses that end, then usage finalization, then (unless left out) dunning and the invoices
         // that dunning's cancellations leave uncollectible.
         let invoiceLimit = SubscriptionService.invoicesPerTransaction
         var steps: [(limit: Int, body: (inout Summary) throws -> Int)] = [
@@ -103,6 +103,14 @@ public enum BillingRun {
                 batchSize,
                 { _ in
                     try SubscriptionService.resumeBatch(asOf: asOf, now: now, scope: scope, limit: batchSize, on: db)
+                }
+            ),
+            // Usage windows whose grace has passed: their drafts are finalized.
+            (
+                batchSize,
+                { _ in
+                    try UsageBilling.finalizeBatch(
+                        asOf: asOf, now: now, scope: scope, config: config, limit: batchSize, on: db)
                 }
             ),
         ]
@@ -276,7 +284,8 @@ public enum BillingRun {
         try SubscriptionService.markPastDue(pastDue.map(\.id), events: &events, now: now, on: db)
         // Their overdue invoices become uncollectible in the run's next step, a bounded
         // number per transaction however many a subscription left open.
-        try SubscriptionService.cancelForNonpayment(canceled.map(\.id), at: asOf, events: &events, now: now, on: db)
+        try SubscriptionService.cancelForNonpayment(
+            canceled.map(\.id), at: asOf, events: &events, now: now, config: config, on: db)
         try events.append(at: now, on: db)
         summary.markedPastDue += pastDue.count
         summary.subscriptionsCanceled += canceled.count
@@ -286,7 +295,7 @@ public enum BillingRun {
     /// Locks, in id order, the customers whose ids `candidates` selects, and returns them:
     /// a clock's run waits for its customers as requests do, in the same order, so the two
     /// never wait for each other in a cycle.
-    private static func lockCustomersInOrder(_ candidates: SQLQuery, on db: Connection) throws -> [ID<Customer>] {
+    static func lockCustomersInOrder(_ candidates: SQLQuery, on db: Connection) throws -> [ID<Customer>] {
         var query = SQLQuery(unsafeSQL: "SELECT id FROM customers WHERE id IN (")
         query.append(candidates)
         query.append(unsafeSQL: ") ORDER BY id FOR UPDATE")

@@ -83,6 +83,11 @@ extension InvoiceService {
         guard locked.status == .draft else {
             throw BillingError.conflict("only a draft invoice can be deleted", slug: "invoice-not-draft")
         }
+        guard try db.query("SELECT 1 FROM usage_windows WHERE invoice_id = \(id)").rowCount == 0 else {
+            throw BillingError.conflict(
+                "a draft that bills usage is never deleted: the billing run finalizes it, or finalize it now",
+                slug: "invoice-bills-usage")
+        }
         let draft = try presented(locked, for: owner, on: db)
         try db.query("DELETE FROM invoice_lines WHERE invoice_id = \(id)")
         let released = try db.query(
@@ -109,6 +114,9 @@ extension InvoiceService {
         guard invoice.status == .draft else {
             throw BillingError.conflict("the invoice is already finalized", slug: "invoice-not-draft")
         }
+        // Finalized before its grace ends, a draft takes the usage counted so far.
+        let windows = try UsageBilling.unbilledWindows(ofDraft: id, on: db)
+        if !windows.isEmpty { invoice = try UsageBilling.addLines(windows, now: now, on: db)[0] }
         guard !invoice.lines.isEmpty else {
             throw BillingError.conflict("a draft without lines cannot be finalized", slug: "invoice-empty")
         }

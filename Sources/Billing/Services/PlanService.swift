@@ -11,11 +11,13 @@ public enum PlanService {
         public var interval: BillingInterval
         public var trialDays: Int
         public var billingCycle: BillingCycle
+        public var charges: [UsageCharge]
         public init(
             code: String, name: String, amountCents: Int64, currency: String, interval: BillingInterval, trialDays: Int,
-            billingCycle: BillingCycle = .anniversary
+            billingCycle: BillingCycle = .anniversary, charges: [UsageCharge] = []
         ) {
             self.billingCycle = billingCycle
+            self.charges = charges
             self.code = code
             self.name = name
             self.amountCents = amountCents
@@ -35,13 +37,18 @@ public enum PlanService {
     }
 
     public static func create(_ input: Create, now: Timestamp, on db: Connection) throws -> Plan {
+        let meters = input.charges.map(\.meterID)
+        if try MeterService.byID(meters, on: db).count != Set(meters).count {
+            throw BillingError.notFound("no such meter")
+        }
         let result = try mapUniqueViolation(to: .conflict("a plan with this code already exists", slug: "code-taken")) {
             try db.query(
                 """
                 INSERT INTO plans (id, code, name, amount_cents, currency, interval, interval_count, trial_days, \
-                billing_cycle, is_active, created_at) VALUES (\(ID<Plan>.generate()), \(input.code), \(input.name), \
-                \(input.amountCents), \(input.currency), \(input.interval.unit.rawValue), \(input.interval.count), \
-                \(input.trialDays), \(input.billingCycle.rawValue), true, \(now)) RETURNING \(unsafeSQL: Plan.columns)
+                billing_cycle, is_active, created_at, charges, charged_meter_ids) VALUES (\(ID<Plan>.generate()), \
+                \(input.code), \(input.name), \(input.amountCents), \(input.currency), \(input.interval.unit.rawValue), \
+                \(input.interval.count), \(input.trialDays), \(input.billingCycle.rawValue), true, \(now), \
+                \(input.charges.jsonString), \(SQLArray(meters))::uuid[]) RETURNING \(unsafeSQL: Plan.columns)
                 """)
         }
         let plan = try Plan(row: result[0])

@@ -80,6 +80,8 @@ extension SubscriptionService {
                 RETURNING \(unsafeSQL: Subscription.columns)
                 """, event: .subscriptionUpdated, events: &events, on: db)
         } else {
+            // Its usage so far goes on a final invoice, a draft until the grace has passed.
+            try UsageBilling.closeCurrent([(id, now)], events: &events, now: now, config: config, on: db)
             result = try update(
                 """
                 UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), ended_at = \(now), \
@@ -209,6 +211,9 @@ extension SubscriptionService {
         // Its discount applies to the change's invoice as §5 says (the invoice's period starts now).
         let coupons = try CouponService.coupons(subscription.discount.map { [$0.couponID] } ?? [], on: db)
         let discount = change.lines.isEmpty ? nil : subscription.discount(for: now, coupons: coupons)
+        // A new plan counts usage afresh: the old one's so far goes on a usage-only draft.
+        let newPlan = planID != subscription.planID
+        if newPlan { try UsageBilling.closeCurrent([(id, now)], events: &events, now: now, config: config, on: db) }
         // The change, then the invoice it makes, then the balance that invoice moves.
         let updated = try update(
             """
@@ -216,7 +221,8 @@ extension SubscriptionService {
             tax_rate_ids = \(SQLArray(rateIDs))::uuid[], \
             discount_periods_applied = discount_periods_applied + \(discount == nil ? 0 : 1), \
             billing_cycle_anchor = \(change.anchor), current_period_start = \(change.periodStart), \
-            current_period_end = \(change.periodEnd), \(unsafeSQL: dropsPendingUpdate), updated_at = \(now) \
+            current_period_end = \(change.periodEnd), \(unsafeSQL: dropsPendingUpdate), updated_at = \(now), \
+            usage_window_start = CASE WHEN \(newPlan) THEN \(now)::timestamptz ELSE usage_window_start END \
             WHERE id = \(id) \
             RETURNING \(unsafeSQL: Subscription.columns)
             """, event: .subscriptionUpdated, events: &events, on: db)

@@ -27,13 +27,16 @@ extension SubscriptionService {
         var customerRateIDs: [ID<TaxRate>]
         /// The terms of the plan of its pending update, if it has one.
         var pendingTerms: (amount: Int64, interval: BillingInterval, planName: String)?
+        /// Whether its plan (and its pending update's) charges usage (`usage.md`).
+        var chargesUsage: Bool
+        var pendingChargesUsage: Bool
 
         /// The subscription's columns, then its plan's, its customer's rates and its pending
         /// plan's, from `Due.tables`.
         static let columns = """
             \(Subscription.qualifiedColumns), p.amount_cents, p.interval, p.interval_count, p.name, p.currency, \
             (SELECT tax_rate_ids FROM customers WHERE id = s.customer_id), pp.amount_cents, pp.interval, \
-            pp.interval_count, pp.name
+            pp.interval_count, pp.name, p.charged_meter_ids <> '{}', coalesce(pp.charged_meter_ids <> '{}', false)
             """
 
         /// The subscription `s`, its plan `p` and its pending update's plan `pp`.
@@ -48,11 +51,14 @@ extension SubscriptionService {
             planName = try r.string()
             currency = try r.string()
             customerRateIDs = try r.ids()
-            if let amount = r.optionalInt64(), let unit: BillingInterval.Unit = r.optionalValue(),
-                let count = r.optionalInt(), let name = r.optionalString()
-            {
+            // Each read moves to the next column: all four are read before any is tested.
+            let (pendingAmount, pendingUnit, pendingCount, pendingName): (Int64?, BillingInterval.Unit?, Int?, String?) =
+                (r.optionalInt64(), r.optionalValue(), r.optionalInt(), r.optionalString())
+            if let amount = pendingAmount, let unit = pendingUnit, let count = pendingCount, let name = pendingName {
                 pendingTerms = (amount, BillingInterval(unit: unit, count: count), name)
             }
+            chargesUsage = try r.bool()
+            pendingChargesUsage = try r.bool()
         }
 
         /// Moves to the pending update's plan and quantity when the renewal up to `asOf`
@@ -69,6 +75,7 @@ extension SubscriptionService {
             subscription.quantity = pending.quantity
             subscription.pendingUpdate = nil
             (amount, interval, planName) = terms
+            chargesUsage = pendingChargesUsage
             pendingTerms = nil
             return true
         }
@@ -110,7 +117,14 @@ extension SubscriptionService {
         var pausedBehaviors: [PauseCollection.Behavior?] = []
         var changed: [(Subscription, Renewal)] = []
         var applied: [Subscription] = []
+        // Cycle invoices that bill a closed usage window: drafts until its grace has passed.
+        var usageDrafts: [InvoiceWriter.Draft] = []
+        var usageWindows: [UsageBilling.Window] = []
+        var ended: [(ID<Subscription>, Timestamp)] = []
         for var item in due {
+            // The window open now is on the plan of now, even when a pending update applies.
+            var windowPlan = (id: item.subscription.planID, chargesUsage: item.chargesUsage)
+            var windowStart = item.subscription.usageWindowStart
             if item.applyPendingUpdate(asOf: asOf) { applied.append(item.subscription) }
             let subscription = item.subscription
             let renewal = Renewal(
@@ -123,10 +137,20 @@ extension SubscriptionService {
             guard renewal.changesSomething else { continue }
             remaining -= renewal.invoices.count
             var discounted = subscription
+            if let end = renewal.endedAt { ended.append((subscription.id, end)) }
             for period in renewal.invoices {
-                let discount = discounted.discount(for: period.start, coupons: coupons)
+                let usage =
+                    windowPlan.chargesUsage && windowStart < period.start
+                    ? UsageBilling.Window(
+                        customerID: subscription.customerID, subscriptionID: subscription.id, start: windowStart,
+                        end: period.start, planID: windowPlan.id, invoiceID: nil,
+                        closesAt: period.start.adding(seconds: config.usageGraceSeconds)) : nil
+                windowStart = period.start
+                windowPlan = (subscription.planID, item.chargesUsage)
+                // Its discount is decided when it is finalized, with its usage lines.
+                let discount = usage == nil ? discounted.discount(for: period.start, coupons: coupons) : nil
                 if discount != nil { discounted.discount?.periodsApplied += 1 }
-                let draft = InvoiceWriter.Draft(
+                var draft = InvoiceWriter.Draft(
                     subscriptionID: subscription.id, customerID: subscription.customerID,
                     reason: .subscriptionCycle, currency: item.currency, periodStart: period.start,
                     periodEnd: period.end,
@@ -136,7 +160,11 @@ extension SubscriptionService {
                             quantity: subscription.quantity)
                     ], rates: item.rateIDs.compactMap { terms[$0.uuid] }, discount: discount)
                 let paused = subscription.pauseCollection?.behavior(forPeriodStarting: period.start)
-                if paused == .keepAsDraft {
+                if let usage {
+                    draft.finalizesAt = usage.closesAt
+                    usageDrafts.append(draft)
+                    usageWindows.append(usage)
+                } else if paused == .keepAsDraft {
                     keptDrafts.append(draft)
                 } else {
                     drafts.append(draft)
@@ -161,10 +189,13 @@ extension SubscriptionService {
             try InvoiceService.settlePaused(
                 Array(zip(invoices, pausedBehaviors)), events: &events, now: now, on: db)
         }
-        for draft in keptDrafts {
-            _ = try InvoiceWriter.writeDraft(draft, events: &events, now: now, on: db)
-            tally.invoicesCreated += 1
+        let kept = try InvoiceWriter.writeDrafts(keptDrafts + usageDrafts, events: &events, now: now, on: db)
+        tally.invoicesCreated += kept.count
+        for (index, invoice) in kept.dropFirst(keptDrafts.count).enumerated() {
+            usageWindows[index].invoiceID = invoice.id
         }
+        try UsageBilling.record(usageWindows, on: db)
+        try UsageBilling.closeCurrent(ended, events: &events, now: now, config: config, on: db)
         for (_, renewal) in changed {
             if renewal.trialEnded { tally.trialsEnded += 1 }
             if renewal.endedAt != nil { tally.subscriptionsCanceled += 1 }
@@ -244,7 +275,8 @@ extension SubscriptionService {
             UPDATE subscriptions s SET status = v.status, current_period_start = v.period_start, \
             current_period_end = v.period_end, ended_at = v.ended_at, \
             canceled_at = CASE WHEN v.ended_at IS NULL THEN s.canceled_at ELSE coalesce(s.canceled_at, v.ended_at) END, \
-            discount_periods_applied = v.discounted, updated_at = \(now) \
+            discount_periods_applied = v.discounted, updated_at = \(now), \
+            usage_window_start = CASE WHEN v.period_start = s.current_period_start THEN s.usage_window_start END \
             FROM unnest(\(SQLArray(renewals) { $0.0.id })::uuid[], \(SQLArray(renewals) { $0.1.status.rawValue })::text[], \
             \(SQLArray(renewals) { $0.1.currentPeriodStart })::timestamptz[], \
             \(SQLArray(renewals) { $0.1.currentPeriodEnd })::timestamptz[], \
@@ -282,7 +314,7 @@ extension SubscriptionService {
 
     static func cancelForNonpayment(
         _ ids: [ID<Subscription>], at time: Timestamp, events: inout EventLog.Pending, now: Timestamp,
-        on db: Connection
+        config: BillingConfig, on db: Connection
     ) throws {
         guard !ids.isEmpty else { return }
         let rows = try db.query(
@@ -292,6 +324,7 @@ extension SubscriptionService {
             WHERE id = ANY(\(SQLArray(ids))::uuid[]) RETURNING \(unsafeSQL: Subscription.columns)
             """)
         events.add(.subscriptionCanceled, each: try rows.rows.map(Subscription.init(row:)))
+        try UsageBilling.closeCurrent(ids.map { ($0, time) }, events: &events, now: now, config: config, on: db)
     }
 
     /// A `past_due` subscription with no open invoice left becomes `active` again.

@@ -23,6 +23,8 @@ enum InvoiceWriter {
         var daysUntilDue: Int? = nil
         /// Whether the invoice takes its customer's pending items (`include_pending_items`).
         var takesPendingItems = true
+        /// When the billing run finalizes it (a draft that bills usage).
+        var finalizesAt: Timestamp? = nil
     }
 
     /// Writes finalized invoices. `balances` holds the balance of every customer of
@@ -80,16 +82,67 @@ enum InvoiceWriter {
     static func writeDraft(_ draft: Draft, events: inout EventLog.Pending, now: Timestamp, on db: Connection) throws
         -> Invoice
     {
-        let (invoices, items) = try priced([draft], now: now, on: db)
-        var invoice = invoices[0]
-        invoice.totals = try Pricing.totals(of: invoice.lines.map(\.priced), balance: 0)
-        invoice.amountRemainingCents = invoice.totals.amountDue
-        let statements = Inserts([invoice])
-        try db.query(statements.lines)
+        try writeDrafts([draft], events: &events, now: now, on: db)[0]
+    }
+
+    /// Writes drafts, unnumbered, each with the pending items it takes, in a fixed number of
+    /// statements however many.
+    static func writeDrafts(_ drafts: [Draft], events: inout EventLog.Pending, now: Timestamp, on db: Connection)
+        throws -> [Invoice]
+    {
+        guard !drafts.isEmpty else { return [] }
+        var (invoices, items) = try priced(drafts, now: now, on: db)
+        for index in invoices.indices {
+            invoices[index].totals = try Pricing.totals(of: invoices[index].lines.map(\.priced), balance: 0)
+            invoices[index].amountRemainingCents = invoices[index].totals.amountDue
+        }
+        let statements = Inserts(invoices)
+        if invoices.contains(where: { !$0.lines.isEmpty }) { try db.query(statements.lines) }
         try db.query(statements.insert(numbering: nil, events: EventLog.Pending(), at: now))
-        events.add(.invoiceCreated, invoice)
+        events.add(.invoiceCreated, each: invoices)
         events.add(.invoiceItemUpdated, each: items)
-        return invoice
+        return invoices
+    }
+
+    /// Finalizes drafts priced and finalized in memory (`Invoice.finalize`): one statement
+    /// numbers them from `numbering`'s series, stores their totals and states, and appends
+    /// their `invoice.finalized` (and `invoice.paid`) events with their numbers put in.
+    static func finalizeDrafts(
+        _ drafts: [Invoice], numbering: InvoiceNumbering, now: Timestamp, testClockID: ID<TestClock>?,
+        on db: Connection
+    ) throws -> [Invoice] {
+        guard !drafts.isEmpty else { return [] }
+        var events = EventLog.Pending(testClockID: testClockID)
+        for invoice in drafts {
+            events.add(invoice.status == .paid ? [.invoiceFinalized, .invoicePaid] : [.invoiceFinalized], invoice)
+        }
+        let rows = events.rows
+        let numbers = try db.query(
+            """
+            WITH v AS (SELECT * FROM unnest(\(SQLArray(drafts) { $0.id })::uuid[], \
+            \(SQLArray(drafts) { $0.customerID })::uuid[], \(SQLArray(drafts) { $0.status.rawValue })::text[], \
+            \(SQLArray(drafts) { $0.daysUntilDue })::int[], \(SQLArray(drafts) { $0.totals.subtotal })::bigint[], \
+            \(SQLArray(drafts) { $0.totals.discount })::bigint[], \(SQLArray(drafts) { $0.discountsJSON })::text[], \
+            \(SQLArray(drafts) { $0.totals.tax })::bigint[], \(SQLArray(drafts) { $0.taxesJSON })::text[], \
+            \(SQLArray(drafts) { $0.totals.total })::bigint[], \(SQLArray(drafts) { $0.totals.balanceApplied })::bigint[], \
+            \(SQLArray(drafts) { $0.totals.amountDue })::bigint[], \(SQLArray(drafts) { $0.amountRemainingCents })::bigint[], \
+            \(SQLArray(drafts) { $0.dueAt })::timestamptz[], \(SQLArray(drafts) { $0.paidAt })::timestamptz[]) \
+            WITH ORDINALITY AS v(id, customer_id, status, days_until_due, subtotal_cents, discount_cents, discounts, \
+            tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, amount_remaining_cents, due_at, paid_at, n)), \
+            \(unsafeSQL: NumberSeries.numberingCTEs(numbering)), \
+            u AS (UPDATE invoices i SET number = numbered.number, status = v.status, days_until_due = v.days_until_due, \
+            subtotal_cents = v.subtotal_cents, discount_cents = v.discount_cents, discounts = v.discounts, \
+            tax_cents = v.tax_cents, taxes = v.taxes, total_cents = v.total_cents, \
+            balance_applied_cents = v.balance_applied_cents, amount_cents = v.amount_cents, \
+            amount_remaining_cents = v.amount_remaining_cents, due_at = v.due_at, finalized_at = \(now), \
+            paid_at = v.paid_at FROM v JOIN numbered ON numbered.n = v.n WHERE i.id = v.id RETURNING i.id), \
+            \(query: Inserts.eventsCTE(ids: rows.ids, kinds: rows.kinds, bodyOf: rows.bodyOf, bodies: rows.bodies, testClockID: testClockID, at: now)) \
+            SELECT number FROM numbered ORDER BY n
+            """
+        ).rows.map { $0.string(0) }
+        var finalized = drafts
+        for index in finalized.indices { finalized[index].number = numbers[index] }
+        return finalized
     }
 
     /// The invoices of `drafts` with ids, lines and the pending items they take (each
@@ -134,6 +187,7 @@ enum InvoiceWriter {
                 lines: lines.map { InvoiceLine(id: lineIDs.next(), $0) })
             invoice.description = draft.description
             invoice.daysUntilDue = draft.daysUntilDue
+            invoice.finalizesAt = draft.finalizesAt
             return invoice
         }
         return (invoices, items)
@@ -156,7 +210,8 @@ enum InvoiceWriter {
         static let columns = """
             id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
             subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, balance_applied_cents, \
-            amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at
+            amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at, \
+            finalizes_at
             """
 
         /// Inserts the invoices, numbered from `numbering`'s series in this statement, or not
@@ -196,7 +251,8 @@ enum InvoiceWriter {
                 \(invoice.totals.balanceApplied)::bigint, \(invoice.totals.amountDue)::bigint, \
                 \(invoice.amountRemainingCents)::bigint, \(invoice.periodStart)::timestamptz, \
                 \(invoice.periodEnd)::timestamptz, \(invoice.dueAt)::timestamptz, \(invoice.finalizedAt)::timestamptz, \
-                \(invoice.createdAt)::timestamptz, \(invoice.paidAt)::timestamptz FROM numbered), \
+                \(invoice.createdAt)::timestamptz, \(invoice.paidAt)::timestamptz, \(invoice.finalizesAt)::timestamptz \
+                FROM numbered), \
                 e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
                 SELECT e.id, e.type, \(time), \(events.testClockID)::uuid, replace(\(body), '"number":null', '"number":"' || numbered.number || '"') \
                 FROM unnest(\(ids)::uuid[], \(kinds)::text[]) WITH ORDINALITY AS e(id, type, n) CROSS JOIN numbered \
@@ -225,25 +281,37 @@ enum InvoiceWriter {
                 \(SQLArray(invoices) { $0.totals.amountDue })::bigint[], \(SQLArray(invoices) { $0.amountRemainingCents })::bigint[], \
                 \(SQLArray(invoices) { $0.periodStart })::timestamptz[], \(SQLArray(invoices) { $0.periodEnd })::timestamptz[], \
                 \(SQLArray(invoices) { $0.dueAt })::timestamptz[], \(SQLArray(invoices) { $0.finalizedAt })::timestamptz[], \
-                \(SQLArray(invoices) { $0.createdAt })::timestamptz[], \(SQLArray(invoices) { $0.paidAt })::timestamptz[]) \
+                \(SQLArray(invoices) { $0.createdAt })::timestamptz[], \(SQLArray(invoices) { $0.paidAt })::timestamptz[], \
+                \(SQLArray(invoices) { $0.finalizesAt })::timestamptz[]) \
                 WITH ORDINALITY AS v(id, customer_id, subscription_id, billing_reason, \
                 status, currency, description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, \
                 taxes, total_cents, balance_applied_cents, amount_cents, amount_remaining_cents, period_start, \
-                period_end, due_at, finalized_at, created_at, paid_at, n)), \
+                period_end, due_at, finalized_at, created_at, paid_at, finalizes_at, n)), \
                 \(unsafeSQL: NumberSeries.numberingCTEs(numbering)), \
                 i AS (INSERT INTO invoices (\(unsafeSQL: Self.columns)) \
                 SELECT v.id, numbered.number, v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, \
                 v.description, v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
                 v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
-                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at FROM v JOIN numbered ON numbered.n = v.n), \
-                e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
-                SELECT e.id, e.type, \(time), \(testClockID)::uuid, replace(b.data::text, '"number":null', '"number":"' || numbered.number || '"') \
-                FROM ROWS FROM (unnest(\(events.ids)::uuid[]), unnest(\(events.kinds)::text[]), \
-                unnest(\(events.bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
-                JOIN json_array_elements(\(events.bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \
-                JOIN numbered ON numbered.n = e.body ORDER BY e.n) \
+                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at, v.finalizes_at \
+                FROM v JOIN numbered ON numbered.n = v.n), \
+                \(query: Self.eventsCTE(ids: events.ids, kinds: events.kinds, bodyOf: events.bodyOf, bodies: events.bodies, testClockID: testClockID, at: time)) \
                 SELECT number FROM numbered ORDER BY n
                 """
+        }
+
+        /// `e`, inserting the events of a batch of invoices, the body of the `n`th invoice
+        /// with the number `numbered` gives it put in.
+        static func eventsCTE(
+            ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String, testClockID: ID<TestClock>?, at time: Timestamp
+        ) -> SQLQuery {
+            """
+            e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
+            SELECT e.id, e.type, \(time), \(testClockID)::uuid, replace(b.data::text, '"number":null', '"number":"' || numbered.number || '"') \
+            FROM ROWS FROM (unnest(\(ids)::uuid[]), unnest(\(kinds)::text[]), \
+            unnest(\(bodyOf)::int[])) WITH ORDINALITY AS e(id, type, body, n) \
+            JOIN json_array_elements(\(bodies)::json) WITH ORDINALITY AS b(data, i) ON b.i = e.body \
+            JOIN numbered ON numbered.n = e.body ORDER BY e.n)
+            """
         }
     }
 
@@ -251,13 +319,14 @@ enum InvoiceWriter {
     static func insertLines(_ lines: [(invoice: ID<Invoice>?, position: Int, line: InvoiceLine)]) -> SQLQuery {
         """
         INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents, quantity, \
-        unit_amount_cents, invoice_item_id, period_start, period_end) \
+        unit_amount_cents, invoice_item_id, period_start, period_end, meter_id, usage_quantity) \
         SELECT * FROM unnest(\(SQLArray(lines) { $0.line.id })::uuid[], \(SQLArray(lines) { $0.invoice })::uuid[], \
         \(SQLArray(lines) { $0.position })::int[], \(SQLArray(lines) { $0.line.kind.rawValue })::text[], \
         \(SQLArray(lines) { $0.line.description })::text[], \(SQLArray(lines) { $0.line.amountCents })::bigint[], \
         \(SQLArray(lines) { $0.line.quantity })::int[], \(SQLArray(lines) { $0.line.unitAmountCents })::bigint[], \
         \(SQLArray(lines) { $0.line.invoiceItemID })::uuid[], \(SQLArray(lines) { $0.line.periodStart })::timestamptz[], \
-        \(SQLArray(lines) { $0.line.periodEnd })::timestamptz[])
+        \(SQLArray(lines) { $0.line.periodEnd })::timestamptz[], \(SQLArray(lines) { $0.line.usage?.meterID })::uuid[], \
+        \(SQLArray(lines) { $0.line.usage?.quantity.description })::numeric[])
         """
     }
 }

@@ -5,7 +5,7 @@ import HTTP
 /// `/plans`. Price, currency, interval, trial and code are immutable once created.
 enum PlanRoutes {
     static let immutableFields = [
-        "code", "amount_cents", "currency", "interval", "interval_count", "trial_days", "billing_cycle",
+        "code", "amount_cents", "currency", "interval", "interval_count", "trial_days", "billing_cycle", "charges",
     ]
 
     static func register(in api: inout API) {
@@ -17,10 +17,11 @@ enum PlanRoutes {
             let interval = Validation.interval(&reader)
             let trialDays = reader.integer("trial_days", in: 0...730) ?? 0
             let cycle = Validation.choice(&reader, "billing_cycle", as: BillingCycle.self) ?? .anniversary
-            guard let code, let name, let amount, let currency, let interval else { return nil }
+            let charges = ChargeFields.charges(&reader)
+            guard let code, let name, let amount, let currency, let interval, let charges else { return nil }
             return PlanService.Create(
                 code: code, name: name, amountCents: amount, currency: currency, interval: interval,
-                trialDays: Int(trialDays), billingCycle: cycle)
+                trialDays: Int(trialDays), billingCycle: cycle, charges: charges)
         } perform: { input, call in
             .json(201, try PlanService.create(input, now: call.now, on: call.database()))
         }

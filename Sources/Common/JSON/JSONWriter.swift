@@ -191,3 +191,11 @@ extension JSONWritable {
 
     public var jsonString: String { String(decoding: jsonBytes, as: UTF8.self) }
 }
+
+extension Array: JSONWritable where Element: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.beginArray()
+        for element in self { element.write(to: &json) }
+        json.endArray()
+    }
+}
