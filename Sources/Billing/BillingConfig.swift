@@ -37,7 +37,8 @@ public struct BillingConfig: Sendable {
         if let days = environment["INVOICE_DUE_DAYS"].flatMap({ Int($0) }), (0...365).contains(days) {
             config.invoiceDueDays = days
         }
-        if let seconds = environment["USAGE_GRACE_SECONDS"].flatMap({ Int64($0) }), (0...35 * 86_400).contains(seconds) {
+        if let seconds = environment["USAGE_GRACE_SECONDS"].flatMap({ Int64($0) }), (0...35 * 86_400).contains(seconds)
+        {
             config.usageGraceSeconds = seconds
         }
         if let days = environment["DUNNING_GRACE_DAYS"].flatMap({ Int($0) }), (0...365).contains(days) {

@@ -90,7 +90,8 @@ public struct Problem: Error, Equatable, Sendable {
     }
 
     public static let payloadTooLarge = Problem(
-        status: 413, slug: "payload-too-large", title: "Payload too large", detail: "the body is larger than this path takes (64 KiB; 1 MiB for /usage-events)")
+        status: 413, slug: "payload-too-large", title: "Payload too large",
+        detail: "the body is larger than this path takes (64 KiB; 1 MiB for /usage-events)")
 
     public static let unsupportedMediaType = Problem(
         status: 415, slug: "unsupported-media-type", title: "Unsupported media type",

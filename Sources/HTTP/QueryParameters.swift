@@ -59,7 +59,8 @@ public struct QueryParameters {
     public mutating func timestamp(_ name: String) -> Timestamp? {
         guard let text = string(name) else { return nil }
         guard let timestamp = Timestamp(parsing: text) else {
-            errors.append(FieldError(field: name, message: "must be an RFC 3339 timestamp such as 2026-01-31T10:00:00Z"))
+            errors.append(
+                FieldError(field: name, message: "must be an RFC 3339 timestamp such as 2026-01-31T10:00:00Z"))
             return nil
         }
         return timestamp

@@ -44,6 +44,9 @@ struct RunDue: ParsableCommand {
         let config = try BillingConfig.fromEnvironment(processEnvironment())
         let batchSize = self.batchSize
         let runAsOf = asOf
+        // The months usage events can fall in exist before they arrive (the periodic run
+        // is the service's clock for it).
+        try UsageEventService.ensurePartitions(around: now, on: Connection(conninfo: conninfo))
         let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, any Error> in
             Result {
                 try BillingRun.run(

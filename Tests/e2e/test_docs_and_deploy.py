@@ -143,6 +143,15 @@ def test_every_request_example_does_what_a_person_trying_it_expects(client):
     assert clock.status_code == 201, clock.text
     advanced = client.post(f"/test-clocks/{clock.json()['id']}/advance", example("/test-clocks/{id}/advance", "post"))
     assert advanced.status_code == 200 and advanced.json()["status"] == "ready", advanced.text
+    # Usage: the meter example with a code of its own (codes are unique), named by the event example.
+    meter_code = f"ex_{uuid.uuid4().hex[:8]}"
+    meter = client.post("/meters", example("/meters", "post") | {"code": meter_code})
+    assert meter.status_code == 201, meter.text
+    assert client.patch(f"/meters/{meter.json()['id']}", example("/meters/{id}", "patch")).status_code == 200
+    batch = example("/usage-events", "post")
+    batch = {"events": [paste(event, customer_id=buyer["id"]) | {"meter": meter_code} for event in batch["events"]]}
+    recorded = client.post("/usage-events", batch)
+    assert recorded.status_code == 200 and recorded.json() == {"accepted": 1, "duplicates": 0}, recorded.text
 
 
 def test_the_readme_walkthrough_works_as_typed(api_key):
@@ -158,3 +167,5 @@ def test_the_readme_walkthrough_works_as_typed(api_key):
     assert '"discount_cents":1250' in result.stdout and '"tax_cents":1663' in result.stdout
     assert '"total_cents":10413' in result.stdout
     assert '"tax_cents":799' in result.stdout and '"amount_remaining_cents":5413' in result.stdout
+    assert '{"accepted":0,"duplicates":2}' in result.stdout
+    assert '"kind":"usage"' in result.stdout and '"amount_cents":494,"quantity":"1234567"' in result.stdout

@@ -375,8 +375,10 @@ def test_usage_lines_are_discounted_and_taxed_with_the_rest(client):
     assert subscription.status_code == 201, subscription.text
     pay_open_invoices(client, subscription.json())
     assert send(client, customer, meter, 200).json() == {"accepted": 1, "duplicates": 0}
-    assert advance(client, clock, "2025-02-01T01:00:00Z").status_code == 200
+    # One advance well past the grace finalizes the draft when the grace ends, as real time would.
+    assert advance(client, clock, "2025-02-10T00:00:00Z").status_code == 200
     february = invoices_of(client, subscription.json())[1]
+    assert february["finalized_at"] == "2025-02-01T01:00:00Z" and february["due_at"] == "2025-02-08T00:00:00Z"
     # (1000 + 200) − 50% = 600, + 20% = 720.
     assert (february["subtotal_cents"], february["discount_cents"], february["tax_cents"], february["total_cents"]) \
         == (1200, 600, 120, 720), february

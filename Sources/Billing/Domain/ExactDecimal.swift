@@ -116,16 +116,25 @@ struct ExactAmount {
     /// Adds `quantity × unitPrice`.
     mutating func add(_ quantity: ExactDecimal, times unitPrice: ExactDecimal) {
         let (product, overflow) = quantity.scaled.multipliedReportingOverflow(by: unitPrice.scaled)
-        guard !overflow else { return overflowed = true }
+        guard !overflow else {
+            overflowed = true
+            return
+        }
         add(scaled: product)
     }
 
     /// Adds `count × cents`.
     mutating func add(count: Int128, timesCents cents: Int64) {
         let (units, overflow) = count.multipliedReportingOverflow(by: Int128(cents))
-        guard !overflow else { return overflowed = true }
+        guard !overflow else {
+            overflowed = true
+            return
+        }
         let (product, overflow2) = units.multipliedReportingOverflow(by: Self.scale)
-        guard !overflow2 else { return overflowed = true }
+        guard !overflow2 else {
+            overflowed = true
+            return
+        }
         add(scaled: product)
     }
 

@@ -15,6 +15,8 @@ extension SubscriptionService {
             "SELECT \(unsafeSQL: Due.columns) FROM \(unsafeSQL: Due.tables) WHERE s.id = \(id)")
         guard let row = rows.first else { throw BillingError.notFound("no such subscription") }
         var due = try Due(row: row)
+        // Usage so far is on the current plan's charges, whatever the next period is on.
+        let usage = try UsageBilling.linesOfCurrentWindow(due.subscription, on: db)
         // A change scheduled at the period end is what the next invoice is made on.
         _ = due.applyPendingUpdate(asOf: due.subscription.currentPeriodEnd)
         let subscription = due.subscription
@@ -40,7 +42,7 @@ extension SubscriptionService {
             [
                 subscription.schedule(due.interval).line(
                     for: period, planName: due.planName, unitAmount: due.amount, quantity: subscription.quantity)
-            ] + pending.map(Pricing.itemLine)
+            ] + usage + pending.map(Pricing.itemLine)
         let rates = try TaxRateService.terms(ofRates: due.rateIDs, on: db)
         let coupons = try CouponService.coupons(subscription.discount.map { [$0.couponID] } ?? [], on: db)
         let discount = subscription.discount(for: period.start, coupons: coupons)

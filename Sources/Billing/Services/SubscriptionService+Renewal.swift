@@ -52,8 +52,9 @@ extension SubscriptionService {
             currency = try r.string()
             customerRateIDs = try r.ids()
             // Each read moves to the next column: all four are read before any is tested.
-            let (pendingAmount, pendingUnit, pendingCount, pendingName): (Int64?, BillingInterval.Unit?, Int?, String?) =
-                (r.optionalInt64(), r.optionalValue(), r.optionalInt(), r.optionalString())
+            let (pendingAmount, pendingUnit, pendingCount, pendingName):
+                (Int64?, BillingInterval.Unit?, Int?, String?) =
+                    (r.optionalInt64(), r.optionalValue(), r.optionalInt(), r.optionalString())
             if let amount = pendingAmount, let unit = pendingUnit, let count = pendingCount, let name = pendingName {
                 pendingTerms = (amount, BillingInterval(unit: unit, count: count), name)
             }

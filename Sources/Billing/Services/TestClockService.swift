@@ -192,8 +192,8 @@ public enum TestClockService {
 
     /// The first instant after `after` at which the clock's run has something to do, or
     /// `target` if nothing is due before it: the earliest end of a live subscription's
-    /// period (trials end at one) or of a pause, due date of an open invoice, or end of
-    /// its grace; and whether dunning has anything to do there (all but a period's end).
+    /// period (trials end at one), of a usage window's grace or of a pause, due date of an
+    /// open invoice, or end of its grace; and whether dunning has anything to do there (all but a period's end).
     static func nextStep(
         of id: ID<TestClock>, after: Timestamp, until target: Timestamp, config: BillingConfig, on db: Connection
     ) throws -> (step: Timestamp, dunning: Bool) {
@@ -203,8 +203,10 @@ public enum TestClockService {
                 """
                 WITH open AS (SELECT i.due_at FROM invoices i JOIN customers c ON c.id = i.customer_id \
                 WHERE c.test_clock_id = \(id) AND i.status = 'open' AND i.due_at IS NOT NULL), \
-                renewal AS (SELECT min(current_period_end) AS at FROM subscriptions WHERE test_clock_id = \(id) \
-                 AND status <> 'canceled' AND current_period_end > \(after)), \
+                renewal AS (SELECT least((SELECT min(current_period_end) FROM subscriptions \
+                 WHERE test_clock_id = \(id) AND status <> 'canceled' AND current_period_end > \(after)), \
+                 (SELECT min(w.closes_at) FROM usage_windows w JOIN subscriptions s ON s.id = w.subscription_id \
+                  WHERE s.test_clock_id = \(id) AND w.billed_at IS NULL AND w.closes_at > \(after))) AS at), \
                 dunning AS (SELECT least( \
                  (SELECT min(pause_resumes_at) FROM subscriptions WHERE test_clock_id = \(id) \
                   AND pause_resumes_at > \(after)), \

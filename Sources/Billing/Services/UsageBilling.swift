@@ -85,10 +85,12 @@ public enum UsageBilling {
         return try windows.map { window in
             try (plans[window.planID] ?? []).map { charge in
                 guard let meter = meters[charge.meterID] else { throw StoredDataError("a charge's meter") }
-                let quantity = totals[TotalsKey(window.subscriptionID, window.start, meter.id)]?.quantity(meter) ?? .zero
+                let quantity =
+                    totals[TotalsKey(window.subscriptionID, window.start, meter.id)]?.quantity(meter) ?? .zero
                 guard let amount = charge.amount(for: quantity) else {
                     throw BillingError.invalid(
-                        field: "usage", message: "the usage of the meter \(meter.code) prices past a line's limit (10^12)")
+                        field: "usage",
+                        message: "the usage of the meter \(meter.code) prices past a line's limit (10^12)")
                 }
                 return PricedLine(
                     kind: .usage, description: meter.name, amount: amount, quantity: 1, unitAmount: nil,
@@ -107,20 +109,26 @@ public enum UsageBilling {
             ).first
         else { throw BillingError.notFound("no such subscription") }
         let subscription = try Subscription(row: row)
-        let window = Window(
-            customerID: subscription.customerID, subscriptionID: id, start: subscription.usageWindowStart,
-            end: subscription.endedAt ?? subscription.currentPeriodEnd, planID: subscription.planID, invoiceID: nil,
-            closesAt: subscription.currentPeriodEnd)
-        // An ended subscription has no current usage: its last window is on its final invoice.
-        let lines = subscription.status == .canceled ? [] : try self.lines(of: [window], on: db)[0]
         return Current(
-            periodStart: window.start, periodEnd: window.end,
-            charges: try lines.map { line in
+            periodStart: subscription.usageWindowStart,
+            periodEnd: subscription.endedAt ?? subscription.currentPeriodEnd,
+            charges: try linesOfCurrentWindow(subscription, on: db).map { line in
                 guard let usage = line.usage else { throw StoredDataError("a usage line") }
                 return Current.Charge(
                     meterID: usage.meterID, meterCode: try MeterService.get(usage.meterID, on: db).code,
                     quantity: usage.quantity, amountCents: line.amount)
             })
+    }
+
+    /// The usage lines of the subscription's current window as they stand (none once it
+    /// ended: its last window is on its final invoice).
+    static func linesOfCurrentWindow(_ subscription: Subscription, on db: Connection) throws -> [PricedLine] {
+        guard subscription.status != .canceled else { return [] }
+        let window = Window(
+            customerID: subscription.customerID, subscriptionID: subscription.id, start: subscription.usageWindowStart,
+            end: subscription.currentPeriodEnd, planID: subscription.planID, invoiceID: nil,
+            closesAt: subscription.currentPeriodEnd)
+        return try lines(of: [window], on: db)[0]
     }
 
     private static func charges(ofPlans ids: [ID<Plan>], on db: Connection) throws -> [ID<Plan>: [UsageCharge]] {
@@ -182,7 +190,8 @@ public enum UsageBilling {
                 guard let value = ExactDecimal(parsing: try r.string()) else { throw StoredDataError("usage totals") }
                 return value
             }
-            totals[key] = Totals(count: count, sum: decimals[0], max: decimals[1], latest: decimals[2], unique: try r.int64())
+            totals[key] = Totals(
+                count: count, sum: decimals[0], max: decimals[1], latest: decimals[2], unique: try r.int64())
         }
         return totals
     }
@@ -248,7 +257,8 @@ public enum UsageBilling {
     static func finalizeBatch(
         asOf: Timestamp, now: Timestamp, scope: BillingRun.Scope, config: BillingConfig, limit: Int, on db: Connection
     ) throws -> Int {
-        let columns = "w.customer_id, w.subscription_id, w.window_start, w.window_end, w.plan_id, w.invoice_id, w.closes_at"
+        let columns =
+            "w.customer_id, w.subscription_id, w.window_start, w.window_end, w.plan_id, w.invoice_id, w.closes_at"
         let query: SQLQuery
         switch scope {
         case .realTime:
@@ -265,10 +275,17 @@ public enum UsageBilling {
                 \(unsafeSQL: scope.shardCondition("w.customer_id")) LIMIT \(limit)
                 """, on: db)
             guard !customers.isEmpty else { return 0 }
+            // Subscriptions before their windows, in id order: the order a batch of usage
+            // events share-locks them in.
+            try db.query(
+                """
+                SELECT 1 FROM subscriptions WHERE customer_id = ANY(\(SQLArray(customers))::uuid[]) \
+                AND test_clock_id = \(clock) ORDER BY id FOR UPDATE
+                """)
             query = """
-                SELECT \(unsafeSQL: columns) FROM usage_windows w JOIN subscriptions s ON s.id = w.subscription_id \
+                SELECT \(unsafeSQL: columns) FROM usage_windows w \
                 WHERE w.customer_id = ANY(\(SQLArray(customers))::uuid[]) AND w.billed_at IS NULL \
-                AND w.closes_at <= \(asOf) ORDER BY s.id, w.window_start FOR UPDATE OF w, s
+                AND w.closes_at <= \(asOf) ORDER BY w.subscription_id, w.window_start FOR UPDATE
                 """
         }
         let windows = try db.query(query).rows.map(Window.init(row:))
@@ -363,7 +380,9 @@ public enum UsageBilling {
         var paused: [PauseCollection.Behavior?] = []
         for var invoice in drafts.sorted(by: { $0.periodStart < $1.periodStart }) {
             guard let id = invoice.subscriptionID, var subscription = subscriptions[id] else { continue }
-            let rates = (subscription.taxRateIDs.isEmpty ? customers[invoice.customerID]?.taxRateIDs ?? [] : subscription.taxRateIDs)
+            let rates =
+                (subscription.taxRateIDs.isEmpty
+                ? customers[invoice.customerID]?.taxRateIDs ?? [] : subscription.taxRateIDs)
                 .compactMap { terms[$0.uuid] }
             let behavior = subscription.pauseCollection?.behavior(forPeriodStarting: invoice.periodStart)
             if behavior == .keepAsDraft {
@@ -395,7 +414,8 @@ public enum UsageBilling {
         try events.flush(at: now, on: db)
         let numbered = try InvoiceWriter.finalizeDrafts(
             finalized, numbering: config.numbering, now: now, testClockID: events.testClockID, on: db)
-        try CustomerService.saveBalances(balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
+        try CustomerService.saveBalances(
+            balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
         if !applied.isEmpty {
             let entries = Array(applied)
             try db.query(
@@ -410,7 +430,8 @@ public enum UsageBilling {
 
     /// Drafts kept as drafts (paused collection) with their usage lines: their stored totals
     /// follow their lines, as a draft's do.
-    private static func updateDraftTotals(_ drafts: [Invoice], events: inout EventLog.Pending, on db: Connection) throws {
+    private static func updateDraftTotals(_ drafts: [Invoice], events: inout EventLog.Pending, on db: Connection) throws
+    {
         guard !drafts.isEmpty else { return }
         try db.query(
             """

@@ -12,7 +12,9 @@ public enum UsageEventService {
         public var customerID: ID<Customer>
         public var timestamp: Timestamp?
         public var properties: [JSONMember]
-        public init(id: String, meter: String, customerID: ID<Customer>, timestamp: Timestamp?, properties: [JSONMember]) {
+        public init(
+            id: String, meter: String, customerID: ID<Customer>, timestamp: Timestamp?, properties: [JSONMember]
+        ) {
             self.id = id
             self.meter = meter
             self.customerID = customerID
@@ -134,6 +136,17 @@ public enum UsageEventService {
         }
         guard problems.isEmpty else { throw Refusal(problems: problems) }
         return try store(resolved, now: now, on: db)
+    }
+
+    /// Creates the monthly partitions of `usage_events` that events of now can fall in (35
+    /// days back, the next two months ahead) where they are missing: a statement that finds
+    /// them all present changes nothing.
+    public static func ensurePartitions(around now: Timestamp, on db: Connection) throws {
+        try db.query(
+            """
+            SELECT ensure_usage_event_partitions(\(now.adding(seconds: -maximumBack))::timestamptz, \
+            \(now.adding(seconds: 62 * 86_400))::timestamptz)
+            """)
     }
 
     /// A value property: a JSON number or a decimal string, exactly.

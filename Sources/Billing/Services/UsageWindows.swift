@@ -63,7 +63,9 @@ struct UsageWindows {
             let subscription: ID<Subscription> = try r.id()
             let customer: ID<Customer> = try r.id()
             windows.closed[customer, default: []].append(
-                Closed(subscription: subscription, start: try r.timestamp(), end: try r.timestamp(), meters: Set(try r.ids())))
+                Closed(
+                    subscription: subscription, start: try r.timestamp(), end: try r.timestamp(),
+                    meters: Set(try r.ids())))
         }
         return windows
     }

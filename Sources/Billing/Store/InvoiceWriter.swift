@@ -302,7 +302,8 @@ enum InvoiceWriter {
         /// `e`, inserting the events of a batch of invoices, the body of the `n`th invoice
         /// with the number `numbered` gives it put in.
         static func eventsCTE(
-            ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String, testClockID: ID<TestClock>?, at time: Timestamp
+            ids: SQLArray, kinds: SQLArray, bodyOf: SQLArray, bodies: String, testClockID: ID<TestClock>?,
+            at time: Timestamp
         ) -> SQLQuery {
             """
             e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
