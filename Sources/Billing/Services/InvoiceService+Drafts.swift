@@ -115,8 +115,7 @@ extension InvoiceService {
             throw BillingError.conflict("the invoice is already finalized", slug: "invoice-not-draft")
         }
         // Finalized before its grace ends, a draft takes the usage counted so far.
-        let windows = try UsageBilling.unbilledWindows(ofDraft: id, on: db)
-        if !windows.isEmpty { invoice = try UsageBilling.addLines(windows, now: now, on: db)[0] }
+        if let withUsage = try UsageBilling.addUsageLines(toDraft: id, now: now, on: db) { invoice = withUsage }
         guard !invoice.lines.isEmpty else {
             throw BillingError.conflict("a draft without lines cannot be finalized", slug: "invoice-empty")
         }

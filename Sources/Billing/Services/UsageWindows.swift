@@ -3,9 +3,9 @@ import Postgres
 
 /// Where a usage event counts (`usage.md`): the window of its customer's live subscription
 /// it falls in, or a closed window whose draft invoice is still within its grace. Read
-/// under share locks (subscriptions, then windows, each in id order): renewals and the
-/// finalization of windows lock the same rows for update, so each comes wholly before or
-/// after a batch of events.
+/// under a share lock of the customers' subscriptions (in id order): a window is closed,
+/// billed or moved only under its subscription's row lock for update, so renewals and the
+/// finalization of windows come wholly before or after a batch of events.
 struct UsageWindows {
     enum Placement: Equatable {
         /// Counted in the totals of this subscription's window starting at `start`.
@@ -55,8 +55,7 @@ struct UsageWindows {
             """
             SELECT w.subscription_id, w.customer_id, w.window_start, w.window_end, p.charged_meter_ids \
             FROM usage_windows w JOIN plans p ON p.id = w.plan_id \
-            WHERE w.customer_id = ANY(\(ids)::uuid[]) AND w.billed_at IS NULL \
-            ORDER BY w.customer_id, w.subscription_id, w.window_start FOR SHARE OF w
+            WHERE w.customer_id = ANY(\(ids)::uuid[]) AND w.billed_at IS NULL
             """
         ).rows {
             var r = RowReader(row)
