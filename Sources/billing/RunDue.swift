@@ -44,13 +44,13 @@ struct RunDue: ParsableCommand {
         let config = try BillingConfig.fromEnvironment(processEnvironment())
         let batchSize = self.batchSize
         let runAsOf = asOf
-        // The months usage events can fall in exist before they arrive (the periodic run
-        // is the service's clock for it).
-        try UsageEventService.ensurePartitions(around: now, on: Connection(conninfo: conninfo))
-        let results = inParallel(parallel) { _ -> Result<BillingRun.Summary, any Error> in
+        let results = inParallel(parallel) { index -> Result<BillingRun.Summary, any Error> in
             Result {
-                try BillingRun.run(
-                    asOf: runAsOf, now: now, config: config, batchSize: batchSize, on: Connection(conninfo: conninfo))
+                let db = try Connection(conninfo: conninfo)
+                // The months usage events can fall in exist before they arrive (the periodic
+                // run is the service's clock for it).
+                if index == 0 { try UsageEventService.ensurePartitions(around: now, on: db) }
+                return try BillingRun.run(asOf: runAsOf, now: now, config: config, batchSize: batchSize, on: db)
             }
         }
         var summary = BillingRun.Summary(asOf: asOf)

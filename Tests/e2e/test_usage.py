@@ -317,6 +317,10 @@ def test_the_usage_the_period_ends_with_is_the_usage_billed(client):
     send(client, customer, meters[2], *[{"user_id": f"u{n % 5}"} for n in range(12)])
     assert advance(client, clock, "2025-01-31T23:59:59Z").status_code == 200
     expected = usage_of(client, subscription)
+    # The upcoming invoice shows the same usage so far, beside the next period's price.
+    preview = client.get(f"/subscriptions/{subscription['id']}/upcoming-invoice").json()
+    assert [(l["meter_id"], l["quantity"], l["amount_cents"]) for l in preview["lines"] if l["kind"] == "usage"] == [
+        (c["meter_id"], c["quantity"], c["amount_cents"]) for c in expected["charges"]]
     assert advance(client, clock, "2025-02-01T02:00:00Z").status_code == 200
     february = invoices_of(client, subscription)[1]
     billed = [{"meter_id": l["meter_id"], "quantity": l["quantity"], "amount_cents": l["amount_cents"]}
