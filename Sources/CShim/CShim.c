@@ -296,11 +296,3 @@ int CShim_randomBytes(void *buffer, unsigned long count) {
 }
 
 void CShim_releaseFreeMemory(void) { malloc_trim(0); }
-
-void CShim_returnLargeBlocksAtOnce(void) {
-    // Fixed thresholds: glibc's dynamic ones rise to the largest block freed, after which
-    // every later block that size (a batch's megabyte of body, its statement's parameters)
-    // is carved from a heap that keeps the pages.
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
-}

@@ -36,7 +36,6 @@ struct WorkerCommand: ParsableCommand {
         BillingCommand.bootstrapLogging()
         _ = CShim_dieWithParent(SIGTERM)
         _ = CShim_ignoreSIGPIPE()
-        CShim_returnLargeBlocksAtOnce()
         let logger = Logger(label: "billing.worker")
         let board = try Scoreboard.attach(path: scoreboard)
         let slot = board.slot(slot)

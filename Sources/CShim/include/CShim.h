@@ -15,9 +15,6 @@ void CShim_requestStop(void);
 
 /// Gives the memory malloc holds free back to the system (glibc's malloc_trim).
 void CShim_releaseFreeMemory(void);
-/// Blocks of 128 KiB and more mapped on their own and unmapped when freed; the heap's free
-/// top given back past 256 KiB (a worker's RSS after large requests).
-void CShim_returnLargeBlocksAtOnce(void);
 
 /// Ignores SIGPIPE: a peer that closes mid-response must not kill the process.
 int CShim_ignoreSIGPIPE(void);
