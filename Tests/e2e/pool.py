@@ -5,6 +5,7 @@ nginx rendered from the one template on its own port, all on loopback."""
 import grp
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -151,3 +152,30 @@ class Background:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=120)
+
+
+PGBIN = sorted(os.listdir("/usr/lib/postgresql"))[-1]
+
+
+def crash_postgres():
+    """Restarts the stack's PostgreSQL with `-m immediate`: a crash, then its recovery."""
+    home = subprocess.run(["scripts/stack.sh", "home", os.environ["STACK_DIR"]], capture_output=True, text=True,
+                          cwd=REPO_ROOT).stdout.strip()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # A log file, so that the new postmaster does not inherit (and hold open) our pipes.
+    restart = as_postgres + [f"/usr/lib/postgresql/{PGBIN}/bin/pg_ctl", "-D", f"{home}/pg", "-w", "-t", "60",
+                             "-l", f"{home}/pg/server.log", "-m", "immediate", "restart"]
+    subprocess.run(restart, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
+
+
+def crash_under_load(pool, key, rounds=3):
+    """While the caller's load runs: each round a ready worker is `kill -9`ed, and
+    PostgreSQL is crashed after every round but the last."""
+    for round_ in range(rounds):
+        time.sleep(1.0)
+        workers = [w["pid"] for w in pool.status(key)["workers"] if w["state"] == "ready"]
+        os.kill(random.choice(workers), signal.SIGKILL)
+        time.sleep(0.7)
+        if round_ < rounds - 1:
+            crash_postgres()
+    time.sleep(1.5)

@@ -2,10 +2,6 @@
 writes leave no half-written state; two pools on one database share billing runs and
 survive one of them stopping. Loopback only, bounded in time."""
 
-import os
-import random
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -15,9 +11,7 @@ import pytest
 import requests
 
 from conftest import NUMBER_SERIES_BROKEN, assert_number_series_gapless, sql
-from pool import Background, Pool
-
-PGBIN = sorted(os.listdir("/usr/lib/postgresql"))[-1]
+from pool import Background, Pool, crash_under_load
 
 
 def retrying(session, method, url, key, idempotency_key, body=None, attempts=60):
@@ -144,22 +138,9 @@ def test_killed_workers_and_a_crashed_postgres_leave_no_half_written_state(clien
     plan = client.post("/plans", {"code": uuid.uuid4().hex, "name": "Crash", "amount_cents": 900, "currency": "EUR",
                                   "interval": "month"}).json()
     pool = Pool(workers=2, threads=2, env={"INVOICE_NUMBERING": numbering})
-    home = subprocess.run(["scripts/stack.sh", "home", os.environ["STACK_DIR"]], capture_output=True, text=True,
-                          cwd=os.environ["REPO_ROOT"]).stdout.strip()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    # A log file, so that the new postmaster does not inherit (and hold open) our pipes.
-    restart = as_postgres + [f"/usr/lib/postgresql/{PGBIN}/bin/pg_ctl", "-D", f"{home}/pg", "-w", "-t", "60",
-                             "-l", f"{home}/pg/server.log", "-m", "immediate", "restart"]
     try:
         with Writers(pool.base, api_key, plan["id"]) as writers:
-            for round_ in range(3):
-                time.sleep(1.0)
-                workers = [w["pid"] for w in pool.status(api_key)["workers"] if w["state"] == "ready"]
-                os.kill(random.choice(workers), signal.SIGKILL)
-                time.sleep(0.7)
-                if round_ < 2:
-                    subprocess.run(restart, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
-            time.sleep(1.5)
+            crash_under_load(pool, api_key)
         assert_consistent(writers)
         assert pool.status(api_key)["pool"]["restarts"]["crash"] >= 3
     finally:

@@ -2,18 +2,14 @@
 sustained ingestion lose no acknowledged event, store none twice, never half a batch, and
 leave running totals equal to a fresh aggregation of the events. Loopback only, bounded."""
 
-import os
 import random
-import signal
-import subprocess
 import time
 import uuid
 
 import requests
 
 from conftest import sql
-from pool import Background, Pool
-from test_resilience import PGBIN
+from pool import Background, Pool, crash_under_load
 from test_usage import assert_totals_match_events, new_meter, usage_plan
 
 
@@ -63,21 +59,9 @@ def test_killed_workers_and_a_crashed_postgres_lose_and_double_no_usage_event(cl
         assert client.post("/subscriptions", {"customer_id": customer["id"], "plan_id": plan["id"]}).status_code == 201
         customers.append(customer["id"])
     pool = Pool(workers=2, threads=2)
-    home = subprocess.run(["scripts/stack.sh", "home", os.environ["STACK_DIR"]], capture_output=True, text=True,
-                          cwd=os.environ["REPO_ROOT"]).stdout.strip()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    restart = as_postgres + [f"/usr/lib/postgresql/{PGBIN}/bin/pg_ctl", "-D", f"{home}/pg", "-w", "-t", "60",
-                             "-l", f"{home}/pg/server.log", "-m", "immediate", "restart"]
     try:
         with Ingesters(pool.base, api_key, meter, customers) as ingesters:
-            for round_ in range(3):
-                time.sleep(1.0)
-                workers = [w["pid"] for w in pool.status(api_key)["workers"] if w["state"] == "ready"]
-                os.kill(random.choice(workers), signal.SIGKILL)
-                time.sleep(0.7)
-                if round_ < 2:
-                    subprocess.run(restart, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
-            time.sleep(1.5)
+            crash_under_load(pool, api_key)
     finally:
         pool.stop()
     batches = ingesters.batches

@@ -13,8 +13,7 @@ import uuid
 import pytest
 
 from conftest import Client, fire, sql
-from test_resilience import PGBIN
-from pool import Pool
+from pool import Pool, crash_postgres
 from webhook_receiver import Receiver, endpoint, forget_endpoints
 
 ENV = {"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_RETRY_SCHEDULE": "1,2,4,8,8,8,8,8,8,8",
@@ -159,11 +158,6 @@ def test_a_burst_survives_two_killed_senders_and_a_crashed_postgres(api_key):
     kill are sent twice (printed)."""
     receiver = Receiver()
     pool = Pool(workers=1, threads=2, webhook_sender=True, env=ENV)
-    home = subprocess.run(["scripts/stack.sh", "home", os.environ["STACK_DIR"]], capture_output=True, text=True,
-                          cwd=os.environ["REPO_ROOT"]).stdout.strip()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    restart = as_postgres + [f"/usr/lib/postgresql/{PGBIN}/bin/pg_ctl", "-D", f"{home}/pg", "-w", "-t", "60",
-                             "-l", f"{home}/pg/server.log", "-m", "immediate", "restart"]
     try:
         client = Client(api_key, base=pool.base)
         endpoint(client, receiver.url, types=["coupon.updated"])
@@ -182,7 +176,7 @@ def test_a_burst_survives_two_killed_senders_and_a_crashed_postgres(api_key):
                 while time.time() < deadline and (not senders_of(pool) or senders_of(pool) == before):
                     time.sleep(0.1)
             else:
-                subprocess.run(restart, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
+                crash_postgres()
         deadline = time.time() + 120
         while time.time() < deadline and not expected <= set(delivered(receiver, "coupon.updated")):
             time.sleep(0.5)

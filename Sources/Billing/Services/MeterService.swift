@@ -73,26 +73,22 @@ public enum MeterService {
 
     /// The meters of `codes` that exist, by code (one statement for a batch of events).
     static func byCode(_ codes: [String], on db: Connection) throws -> [String: Meter] {
-        var meters: [String: Meter] = [:]
-        for row in try db.query(
-            "SELECT \(unsafeSQL: Meter.columns) FROM meters WHERE code = ANY(\(SQLArray(codes))::text[])"
-        ).rows {
-            let meter = try Meter(row: row)
-            meters[meter.code] = meter
-        }
-        return meters
+        Dictionary(
+            try meters("code = ANY(\(SQLArray(codes))::text[])", on: db).map { ($0.code, $0) },
+            uniquingKeysWith: { first, _ in first })
     }
 
     /// The meters of `ids` (those that exist), by id.
     static func byID(_ ids: [ID<Meter>], on db: Connection) throws -> [ID<Meter>: Meter] {
-        var meters: [ID<Meter>: Meter] = [:]
-        guard !ids.isEmpty else { return meters }
-        for row in try db.query(
-            "SELECT \(unsafeSQL: Meter.columns) FROM meters WHERE id = ANY(\(SQLArray(ids))::uuid[])"
-        ).rows {
-            let meter = try Meter(row: row)
-            meters[meter.id] = meter
-        }
-        return meters
+        guard !ids.isEmpty else { return [:] }
+        return Dictionary(
+            try meters("id = ANY(\(SQLArray(ids))::uuid[])", on: db).map { ($0.id, $0) },
+            uniquingKeysWith: { first, _ in first })
+    }
+
+    private static func meters(_ condition: SQLQuery, on db: Connection) throws -> [Meter] {
+        var query = SQLQuery(unsafeSQL: "SELECT \(Meter.columns) FROM meters WHERE ")
+        query.append(condition)
+        return try db.query(query).rows.map(Meter.init(row:))
     }
 }
