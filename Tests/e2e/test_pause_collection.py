@@ -3,9 +3,10 @@ paused and each invoice made is voided, kept as a draft or marked uncollectible 
 dunning runs; `resumes_at` ends the pause in the run; a canceled subscription cannot be
 paused or unpaused."""
 
+import time
 from uuid import uuid4
 
-from conftest import new_plan, subscribe
+from conftest import Client, assert_number_series_gapless, fire, new_plan, subscribe
 from test_test_clocks import advance, clock_customer, invoices_of, new_clock
 
 
@@ -107,3 +108,31 @@ def test_a_coupons_duration_keeps_running_while_paused(client):
     assert [(i["period_start"], i["status"], i["discount_cents"]) for i in invoices[1:]] == [
         ("2025-02-01T00:00:00Z", "void", 500), ("2025-03-01T00:00:00Z", "void", 500),
         ("2025-04-01T00:00:00Z", "open", 0)]
+
+
+def test_a_pause_racing_an_advance_takes_effect_at_one_step(client):
+    """A pause sent while the clock's advance steps through three weekly renewals lands
+    between two steps, never inside one: the periods before it are billed, those after it
+    voided, each period once, in every round of the race."""
+    for round_ in range(6):
+        clock = new_clock(client, "2025-01-01T00:00:00Z")
+        plan = new_plan(client, amount_cents=700, interval="week")
+        subscription = subscribe(client, clock_customer(client, clock), plan).json()
+        [first] = invoices_of(client, subscription)
+        assert client.post(f"/invoices/{first['id']}/pay", {}).status_code == 200
+
+        def work(index):
+            if index == 0:
+                return advance(Client(client.key), clock, "2025-01-22T00:00:00Z")
+            time.sleep(0.01 * round_)
+            return pause(Client(client.key), subscription, behavior="void")
+
+        moved, paused = fire(2, work)
+        assert moved.status_code == 200 and paused.status_code == 200, (moved.text, paused.text)
+        invoices = invoices_of(client, subscription)[1:]
+        assert [i["period_start"] for i in invoices] == [
+            "2025-01-08T00:00:00Z", "2025-01-15T00:00:00Z", "2025-01-22T00:00:00Z"]
+        statuses = [i["status"] for i in invoices]
+        voided = statuses.count("void")
+        assert statuses == ["open"] * (3 - voided) + ["void"] * voided, statuses
+    assert_number_series_gapless()
