@@ -3,6 +3,7 @@ charges priced exactly, usage billed in arrears on drafts finalized after the gr
 Time is a test clock's: no test waits for a real period to end."""
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -187,6 +188,15 @@ def test_a_bad_batch_is_refused_whole_naming_each_bad_event(client):
     assert sql(f"SELECT count(*) FROM usage_events WHERE customer_id = '{customer['id']}'") == [["0"]]
     # A number with an exponent is a number: 1.5e3 is 1500, exactly.
     assert send(client, customer, meter, 1.5e3, {"amount": "-2.25"}).json()["accepted"] == 2
+    # A window whose usage would price past a line's limit could never be invoiced: the
+    # batch that would take it there is refused, and nothing of it is stored.
+    dear = usage_plan(client, {"meter_id": meter["id"], "model": "per_unit", "unit_amount": "1000000000000"})
+    rich = clock_customer(client, clock)
+    assert client.post("/subscriptions", {"customer_id": rich["id"], "plan_id": dear["id"]}).status_code == 201
+    assert send(client, rich, meter, 1).json()["accepted"] == 1
+    over = send(client, rich, meter, "0.5", 1)
+    assert over.status_code == 422 and over.json()["errors"][0]["field"] == "events[0].meter", over.text
+    assert sql(f"SELECT count(*) FROM usage_events WHERE customer_id = '{rich['id']}'") == [["1"]]
     too_many = client.post("/usage-events", {"events": [{"id": f"n{i}", **good} for i in range(1001)]})
     assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "events"
     assert client.post("/usage-events", {"events": []}).status_code == 422
@@ -414,3 +424,30 @@ def test_events_racing_the_period_boundary_count_in_exactly_one_period(client):
                      WHERE l.kind = 'usage' AND i.customer_id IN ({ids})""")
     assert billed == [[str(accepted)]]
     assert_totals_match_events()
+
+
+def test_eight_concurrent_runs_bill_each_usage_window_once(client):
+    """Twelve subscriptions back-dated a month and two days, their first invoices paid: the
+    renewal's drafts are past their grace at once, and 8 billing runs race to renew, price
+    and finalize them. Each period has one cycle invoice, finalized, with one usage line."""
+    meter = new_meter(client, "count")
+    plan = usage_plan(client, {"meter_id": meter["id"], "model": "per_unit", "unit_amount": "1"}, amount_cents=100)
+    start = (datetime.now(timezone.utc) - timedelta(days=33)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    subscriptions = []
+    for _ in range(12):
+        customer = client.post("/customers", {"email": f"{unique('r')}@example.com", "name": "Raced"}).json()
+        subscription = client.post("/subscriptions", {"customer_id": customer["id"], "plan_id": plan["id"],
+                                                      "start_at": start})
+        assert subscription.status_code == 201, subscription.text
+        pay_open_invoices(client, subscription.json())
+        subscriptions.append(subscription.json()["id"])
+    results = fire(8, lambda _: Client(client.key).post("/billing/run", {}))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    ids = ", ".join(f"'{s}'" for s in subscriptions)
+    billed = sql(f"""SELECT i.status, count(l.id) FROM invoices i LEFT JOIN invoice_lines l
+                     ON l.invoice_id = i.id AND l.kind = 'usage'
+                     WHERE i.subscription_id IN ({ids}) AND i.billing_reason = 'subscription_cycle'
+                     GROUP BY i.id, i.status""")
+    assert billed == [["open", "1"]] * 12
+    assert sql(f"SELECT count(*) FROM usage_windows WHERE subscription_id IN ({ids}) AND billed_at IS NULL") == [["0"]]
+    assert_number_series_gapless()

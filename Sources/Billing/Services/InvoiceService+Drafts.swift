@@ -177,13 +177,6 @@ extension InvoiceService {
                     newLines.enumerated().map { (invoice: id, position: first + $0.offset, line: $0.element) }))
         }
         draft.lines += newLines
-        let totals = try Pricing.totals(of: draft.lines.map(\.priced), balance: 0)
-        try db.query(
-            """
-            UPDATE invoices SET subtotal_cents = \(totals.subtotal), total_cents = \(totals.total), \
-            balance_applied_cents = \(totals.balanceApplied), amount_cents = \(totals.amountDue), \
-            amount_remaining_cents = \(totals.amountDue) WHERE id = \(id)
-            """)
-        return try presentingDrafts([draft], on: db)[0]
+        return try presentingDrafts(try InvoiceWriter.storeDraftTotals([draft], on: db), on: db)[0]
     }
 }

@@ -190,9 +190,9 @@ extension SubscriptionService {
             try InvoiceService.settlePaused(
                 Array(zip(invoices, pausedBehaviors)), events: &events, now: now, on: db)
         }
-        let kept = try InvoiceWriter.writeDrafts(keptDrafts + usageDrafts, events: &events, now: now, on: db)
-        tally.invoicesCreated += kept.count
-        for (index, invoice) in kept.dropFirst(keptDrafts.count).enumerated() {
+        let written = try InvoiceWriter.writeDrafts(keptDrafts + usageDrafts, events: &events, now: now, on: db)
+        tally.invoicesCreated += written.count
+        for (index, invoice) in written.dropFirst(keptDrafts.count).enumerated() {
             usageWindows[index].invoiceID = invoice.id
         }
         try UsageBilling.record(usageWindows, on: db)

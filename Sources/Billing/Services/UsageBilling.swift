@@ -59,6 +59,8 @@ public enum UsageBilling {
         guard !windows.isEmpty else { return [] }
         var plans: [ID<Plan>: [UsageCharge]] = [:]
         for plan in Set(windows.map(\.planID)) { plans[plan] = try UsageCatalog.charges(of: plan, on: db) }
+        // A plan without charges (the upcoming invoice of most subscriptions) reads nothing more.
+        guard plans.values.contains(where: { !$0.isEmpty }) else { return windows.map { _ in [] } }
         let meters = try MeterService.byID(Array(Set(plans.values.flatMap { $0.map(\.meterID) })), on: db)
         let totals = try self.totals(of: windows, on: db)
         return try windows.map { window in
@@ -413,7 +415,6 @@ public enum UsageBilling {
                 .compactMap { terms[$0.uuid] }
             let behavior = subscription.pauseCollection?.behavior(forPeriodStarting: invoice.periodStart)
             if behavior == .keepAsDraft {
-                invoice.totals = try Pricing.totals(of: invoice.lines.map(\.priced), balance: 0)
                 kept.append(invoice)
                 continue
             }
@@ -436,7 +437,8 @@ public enum UsageBilling {
             finalized.append(invoice)
             paused.append(behavior)
         }
-        try updateDraftTotals(kept, events: &events, on: db)
+        // Kept as drafts (paused collection): their stored totals follow their new lines.
+        events.add(.invoiceUpdated, each: try InvoiceWriter.storeDraftTotals(kept, on: db))
         // What was written so far goes first: the global series' lock is taken last.
         try events.flush(at: now, on: db)
         let numbered = try InvoiceWriter.finalizeDrafts(
@@ -453,20 +455,5 @@ public enum UsageBilling {
                 """)
         }
         try InvoiceService.settlePaused(Array(zip(numbered, paused)), events: &events, now: now, on: db)
-    }
-
-    /// Drafts kept as drafts (paused collection) with their usage lines: their stored totals
-    /// follow their lines, as a draft's do.
-    private static func updateDraftTotals(_ drafts: [Invoice], events: inout EventLog.Pending, on db: Connection) throws
-    {
-        guard !drafts.isEmpty else { return }
-        try db.query(
-            """
-            UPDATE invoices i SET subtotal_cents = v.subtotal, total_cents = v.total, amount_cents = v.total, \
-            amount_remaining_cents = v.total, balance_applied_cents = 0 \
-            FROM unnest(\(SQLArray(drafts) { $0.id })::uuid[], \(SQLArray(drafts) { $0.totals.subtotal })::bigint[], \
-            \(SQLArray(drafts) { $0.totals.total })::bigint[]) AS v(id, subtotal, total) WHERE i.id = v.id
-            """)
-        events.add(.invoiceUpdated, each: drafts)
     }
 }

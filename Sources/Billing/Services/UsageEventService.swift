@@ -54,7 +54,7 @@ public enum UsageEventService {
         var timestamp: Timestamp
         var value: ExactDecimal?
         var uniqueValue: String?
-        var window: (subscription: ID<Subscription>, start: Timestamp)?
+        var window: (subscription: ID<Subscription>, start: Timestamp, plan: ID<Plan>)?
     }
 
     public static func ingest(_ batch: [Input], now: Timestamp, on db: Connection) throws -> Outcome {
@@ -129,13 +129,45 @@ public enum UsageEventService {
         for index in resolved.indices {
             let event = resolved[index]
             switch windows.place(event.timestamp, meter: event.meter.id, customer: event.input.customerID) {
-            case .counted(let subscription, let start): resolved[index].window = (subscription, start)
+            case .counted(let subscription, let start, let plan): resolved[index].window = (subscription, start, plan)
             case .notBilled: break
             case .closed(let reason): refuse(index, "timestamp", reason)
             }
         }
         guard problems.isEmpty else { throw Refusal(problems: problems) }
-        return try store(resolved, now: now, on: db)
+        let (outcome, totals) = try store(resolved, now: now, on: db)
+        try checkPriceable(totals, of: resolved, on: db)
+        return outcome
+    }
+
+    /// Refuses the batch (its statement is undone with the request) when a window's totals
+    /// as they now stand would price past a line's limit: the billing run could never
+    /// invoice it. Checked here, where totals grow, under the totals rows' locks, so that
+    /// concurrent batches add up to a priceable window too.
+    private static func checkPriceable(
+        _ totals: [(key: UsageBilling.TotalsKey, totals: UsageBilling.Totals)], of events: [Resolved],
+        on db: Connection
+    ) throws {
+        guard !totals.isEmpty else { return }
+        for (key, total) in totals {
+            guard
+                let index = events.firstIndex(where: {
+                    $0.window?.subscription == key.subscription && $0.window?.start == key.start
+                        && $0.meter.id == key.meter
+                }), let plan = events[index].window?.plan
+            else { continue }
+            let meter = events[index].meter
+            for charge in try UsageCatalog.charges(of: plan, on: db) where charge.meterID == meter.id {
+                if charge.amount(for: total.quantity(meter)) == nil {
+                    throw Refusal(problems: [
+                        (
+                            "events[\(index)].meter",
+                            "the usage of the meter \(meter.code) in this period would price past a line's limit (10^12)"
+                        )
+                    ])
+                }
+            }
+        }
     }
 
     /// Creates the monthly partitions of `usage_events` that events of now can fall in (35
@@ -180,7 +212,10 @@ public enum UsageEventService {
     /// Ids already stored (before, concurrently, or earlier in this batch) are duplicates.
     /// Keys are inserted in key order and totals updated in key order, so that concurrent
     /// batches never wait for each other in a cycle.
-    private static func store(_ events: [Resolved], now: Timestamp, on db: Connection) throws -> Outcome {
+    /// Returns the outcome and the new totals of every window the batch added to.
+    private static func store(_ events: [Resolved], now: Timestamp, on db: Connection) throws -> (
+        Outcome, [(key: UsageBilling.TotalsKey, totals: UsageBilling.Totals)]
+    ) {
         var seen = Set<String>()
         let unique = events.filter { seen.insert("\($0.input.customerID) \($0.input.id)").inserted }
         let rows = try db.query(
@@ -226,12 +261,21 @@ public enum UsageEventService {
             latest_arrival = CASE WHEN (excluded.latest_at, excluded.latest_arrival) > (t.latest_at, t.latest_arrival) \
             OR t.latest_at IS NULL THEN excluded.latest_arrival ELSE t.latest_arrival END, \
             latest_at = greatest(t.latest_at, excluded.latest_at), \
-            unique_count = t.unique_count + excluded.unique_count RETURNING 1) \
-            SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM t)
+            unique_count = t.unique_count + excluded.unique_count \
+            RETURNING t.subscription_id, t.window_start, t.meter_id, \(unsafeSQL: UsageBilling.Totals.columns)) \
+            SELECT (SELECT count(*) FROM e), t.* FROM (SELECT) one LEFT JOIN t ON true
             """)
         var r = RowReader(rows[0])
         let accepted = Int(try r.int64())
-        return Outcome(accepted: accepted, duplicates: events.count - accepted)
+        let totals = try rows.rows.filter { !$0.isNull(1) }.map { row in
+            var r = RowReader(row)
+            r.column = 1
+            return (
+                key: UsageBilling.TotalsKey(try r.id(), try r.timestamp(), try r.id()),
+                totals: try UsageBilling.Totals(&r)
+            )
+        }
+        return (Outcome(accepted: accepted, duplicates: events.count - accepted), totals)
     }
 
     /// The properties as the JSON object they came as.

@@ -104,6 +104,27 @@ enum InvoiceWriter {
         return invoices
     }
 
+    /// Stores the totals of drafts whose lines changed, priced as a draft's are stored: from
+    /// its lines, with no balance (a draft's shown totals are priced again at each read).
+    /// Returns the drafts with those totals.
+    static func storeDraftTotals(_ drafts: [Invoice], on db: Connection) throws -> [Invoice] {
+        guard !drafts.isEmpty else { return drafts }
+        var priced = drafts
+        for index in priced.indices {
+            priced[index].totals = try Pricing.totals(of: priced[index].lines.map(\.priced), balance: 0)
+            priced[index].amountRemainingCents = priced[index].totals.amountDue
+        }
+        try db.query(
+            """
+            UPDATE invoices i SET subtotal_cents = v.subtotal, total_cents = v.total, \
+            balance_applied_cents = v.applied, amount_cents = v.due, amount_remaining_cents = v.due \
+            FROM unnest(\(SQLArray(priced) { $0.id })::uuid[], \(SQLArray(priced) { $0.totals.subtotal })::bigint[], \
+            \(SQLArray(priced) { $0.totals.total })::bigint[], \(SQLArray(priced) { $0.totals.balanceApplied })::bigint[], \
+            \(SQLArray(priced) { $0.totals.amountDue })::bigint[]) AS v(id, subtotal, total, applied, due) WHERE i.id = v.id
+            """)
+        return priced
+    }
+
     /// Finalizes drafts priced and finalized in memory (`Invoice.finalize`): one statement
     /// numbers them from `numbering`'s series, stores their totals and states, and appends
     /// their `invoice.finalized` (and `invoice.paid`) events with their numbers put in.
