@@ -35,6 +35,11 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CPangoCairo",
+            pkgConfig: "pangocairo",
+            providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
+        ),
         .target(name: "CShim"),
         .target(name: "Common", dependencies: ["CShim", "CCrypto"], swiftSettings: settings),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CShim", "Common"], swiftSettings: settings),
@@ -46,10 +51,11 @@ let package = Package(
             dependencies: ["CCurl", "Common", "Postgres", "Billing", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
+        .target(name: "Documents", dependencies: ["CPangoCairo", "Common", "Billing"], swiftSettings: settings),
         .target(
             name: "BillingAPI",
             dependencies: [
-                "CShim", "Common", "HTTP", "Billing", "Postgres", "Webhooks",
+                "CShim", "Common", "HTTP", "Billing", "Postgres", "Webhooks", "Documents",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
@@ -73,6 +79,7 @@ let package = Package(
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Common"], swiftSettings: settings),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Billing", "Common"], swiftSettings: settings),
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: settings),
+        .testTarget(name: "DocumentsTests", dependencies: ["Documents", "Billing", "Common"], swiftSettings: settings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Common"], swiftSettings: settings),
         .testTarget(
             name: "BillingAPITests",

@@ -39,6 +39,15 @@ deps() {
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v curl >/dev/null || missing+=(curl)
     command -v python3 >/dev/null || missing+=(python3 python3-pip)
+    # Documents: PDFs through cairo and pango with Debian's fonts (DejaVu; WenQuanYi for CJK
+    # by fontconfig's fallback), Chart.js for the dashboard, and what the tests read them with.
+    pkg-config --exists pangocairo 2>/dev/null || missing+=(libcairo2-dev libpango1.0-dev)
+    [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+    [ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-microhei)
+    [ -f /usr/share/javascript/chart.js/Chart.min.js ] || missing+=(libjs-chart.js)
+    command -v pdftotext >/dev/null || missing+=(poppler-utils)
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         local sudo=""
@@ -50,7 +59,7 @@ deps() {
     # Python packages (Swagger UI assets, test tools) go to a private folder, never the system.
     local py=$ROOT/.data/py
     local requirements=("swagger-ui-bundle-v2==$SWAGGER_VERSION" pytest requests openapi-spec-validator pyyaml
-        "schemathesis==4.*" openapi-python-client)
+        "schemathesis==4.*" openapi-python-client selenium)
     local marker
     marker="$py/.installed-$(echo "${requirements[*]}" | sha256sum | cut -c1-12)"
     if [ ! -f "$marker" ]; then
@@ -163,6 +172,12 @@ up() {
     render_nginx "$dir" "$port"
 
     log "starting the pool ($WORKERS workers x $THREADS threads)"
+    # Documents show the seller (documents.md): a sample one unless the environment names it.
+    export BILLING_PUBLIC_URL=${BILLING_PUBLIC_URL:-http://127.0.0.1:$port}
+    export BILLING_SELLER_NAME=${BILLING_SELLER_NAME:-Example Billing GmbH}
+    export BILLING_SELLER_ADDRESS="${BILLING_SELLER_ADDRESS:-Hauptstraße 1\n10115 Berlin\nGermany}"
+    export BILLING_SELLER_EMAIL=${BILLING_SELLER_EMAIL:-billing@example.com}
+    export BILLING_SELLER_TAX_ID=${BILLING_SELLER_TAX_ID:-DE123456789}
     DATABASE_URL=$url BILLING_RUN_INTERVAL=${BILLING_RUN_INTERVAL:-60} nohup "$BIN" serve --socket "$dir/billing.sock" \
         --socket-group "$(id -gn "$NGINX_USER")" --workers "$WORKERS" --threads "$THREADS" \
         --pid-file "$dir/billing.pid" $([ "${WEBHOOK_SENDER:-1}" = 0 ] && echo --no-webhook-sender) \

@@ -66,6 +66,7 @@ public struct API: Sendable {
         UsageRoutes.register(in: &api)
         EventRoutes.register(in: &api)
         WebhookRoutes.register(in: &api)
+        DocumentRoutes.register(in: &api)
         return api
     }
 

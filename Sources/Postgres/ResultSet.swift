@@ -98,6 +98,19 @@ public struct Row {
         return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length)
     }
 
+    /// A `bytea` column, which the text protocol sends as `\x` and hex digits.
+    public func bytea(_ column: Int) -> [UInt8]? {
+        guard let text = bytes(column), text.count >= 2, text[0] == UInt8(ascii: "\\"),
+            text[1] == UInt8(ascii: "x"), text.count % 2 == 0
+        else { return nil }
+        var result = [UInt8](repeating: 0, count: (text.count - 2) / 2)
+        for index in result.indices {
+            guard let high = hexValue(text[2 + 2 * index]), let low = hexValue(text[3 + 2 * index]) else { return nil }
+            result[index] = high << 4 | low
+        }
+        return result
+    }
+
     public func timestamp(_ column: Int) -> Timestamp? { bytes(column).flatMap { Timestamp(utf8: $0) } }
 
     public func uuid(_ column: Int) -> UUID128? { bytes(column).flatMap { UUID128(utf8: $0) } }

@@ -38,6 +38,9 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
     public var paidAt: Timestamp?
     public var voidedAt: Timestamp?
     public var lines: [InvoiceLine]
+    /// The secret part of its hosted page's address (`/i/<token>`), made with the invoice;
+    /// shown once it is finalized (documents.md).
+    public var hostedToken: String
 
     /// The amount due (`amount_cents` and `amount_due_cents` in the API).
     public var amountCents: Int64 { totals.amountDue }
@@ -46,7 +49,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
         subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, \
         amount_paid_cents, amount_remaining_cents, credited_cents, period_start, period_end, due_at, finalized_at, finalizes_at, \
-        created_at, paid_at, voided_at
+        created_at, paid_at, voided_at, hosted_token
         """
     /// Reads the columns at the reader's cursor, leaving it after them (a join reads on);
     /// the lines come separately.
@@ -79,6 +82,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         createdAt = try r.timestamp()
         paidAt = r.optionalTimestamp()
         voidedAt = r.optionalTimestamp()
+        hostedToken = try r.string()
         lines = []
     }
 
@@ -108,6 +112,7 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         paidAt = nil
         voidedAt = nil
         self.lines = lines
+        hostedToken = SecretToken.make()
     }
 
     /// Finalized at `time`: open, or paid at once when nothing is due.
@@ -136,6 +141,12 @@ public struct Invoice: Equatable, Sendable, RowDecodable {
         json.value(discount)
         json.endArray()
         return String(decoding: json.bytes, as: UTF8.self)
+    }
+
+    /// `<BILLING_PUBLIC_URL>/i/<token>` once finalized; a draft (or preview) has none.
+    public var hostedInvoiceURL: String? {
+        guard id != nil, status != .draft else { return nil }
+        return DocumentSettings.shared.publicURL + "/i/" + hostedToken
     }
 
     /// Shown as a preview: what would be made, with no id or number of its own.
@@ -253,6 +264,7 @@ extension Invoice: JSONWritable {
         json.field("created_at", createdAt)
         json.field("paid_at", paidAt)
         json.field("voided_at", voidedAt)
+        json.field("hosted_invoice_url", hostedInvoiceURL)
         json.key("lines")
         json.beginArray()
         for line in lines { json.value(line) }

@@ -232,7 +232,7 @@ enum InvoiceWriter {
             id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
             subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, balance_applied_cents, \
             amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at, \
-            finalizes_at
+            finalizes_at, hosted_token
             """
 
         /// Inserts the invoices, numbered from `numbering`'s series in this statement, or not
@@ -272,8 +272,8 @@ enum InvoiceWriter {
                 \(invoice.totals.balanceApplied)::bigint, \(invoice.totals.amountDue)::bigint, \
                 \(invoice.amountRemainingCents)::bigint, \(invoice.periodStart)::timestamptz, \
                 \(invoice.periodEnd)::timestamptz, \(invoice.dueAt)::timestamptz, \(invoice.finalizedAt)::timestamptz, \
-                \(invoice.createdAt)::timestamptz, \(invoice.paidAt)::timestamptz, \(invoice.finalizesAt)::timestamptz \
-                FROM numbered), \
+                \(invoice.createdAt)::timestamptz, \(invoice.paidAt)::timestamptz, \(invoice.finalizesAt)::timestamptz, \
+                \(invoice.hostedToken) FROM numbered), \
                 e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
                 SELECT e.id, e.type, \(time), \(events.testClockID)::uuid, replace(\(body), '"number":null', '"number":"' || numbered.number || '"') \
                 FROM unnest(\(ids)::uuid[], \(kinds)::text[]) WITH ORDINALITY AS e(id, type, n) CROSS JOIN numbered \
@@ -303,17 +303,17 @@ enum InvoiceWriter {
                 \(SQLArray(invoices) { $0.periodStart })::timestamptz[], \(SQLArray(invoices) { $0.periodEnd })::timestamptz[], \
                 \(SQLArray(invoices) { $0.dueAt })::timestamptz[], \(SQLArray(invoices) { $0.finalizedAt })::timestamptz[], \
                 \(SQLArray(invoices) { $0.createdAt })::timestamptz[], \(SQLArray(invoices) { $0.paidAt })::timestamptz[], \
-                \(SQLArray(invoices) { $0.finalizesAt })::timestamptz[]) \
+                \(SQLArray(invoices) { $0.finalizesAt })::timestamptz[], \(SQLArray(invoices) { $0.hostedToken })::text[]) \
                 WITH ORDINALITY AS v(id, customer_id, subscription_id, billing_reason, \
                 status, currency, description, days_until_due, subtotal_cents, discount_cents, discounts, tax_cents, \
                 taxes, total_cents, balance_applied_cents, amount_cents, amount_remaining_cents, period_start, \
-                period_end, due_at, finalized_at, created_at, paid_at, finalizes_at, n)), \
+                period_end, due_at, finalized_at, created_at, paid_at, finalizes_at, hosted_token, n)), \
                 \(unsafeSQL: NumberSeries.numberingCTEs(numbering)), \
                 i AS (INSERT INTO invoices (\(unsafeSQL: Self.columns)) \
                 SELECT v.id, numbered.number, v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, \
                 v.description, v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
                 v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
-                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at, v.finalizes_at \
+                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at, v.finalizes_at, v.hosted_token \
                 FROM v JOIN numbered ON numbered.n = v.n), \
                 \(query: Self.eventsCTE(ids: events.ids, kinds: events.kinds, bodyOf: events.bodyOf, bodies: events.bodies, testClockID: testClockID, at: time)) \
                 SELECT number FROM numbered ORDER BY n
