@@ -67,6 +67,7 @@ public struct API: Sendable {
         EventRoutes.register(in: &api)
         WebhookRoutes.register(in: &api)
         DocumentRoutes.register(in: &api)
+        ReportRoutes.register(in: &api)
         return api
     }
 

@@ -100,6 +100,13 @@ public struct JSONWriter {
         bytes.append(contentsOf: json.utf8)
     }
 
+    /// Writes members (`"a":1,"b":2`) written by another writer into the open object.
+    public mutating func rawMembers(_ members: [UInt8]) {
+        guard !members.isEmpty else { return }
+        separate()
+        bytes.append(contentsOf: members)
+    }
+
     // MARK: key-value conveniences; nil is written as null.
 
     public mutating func field(_ name: String, _ string: String?) {
