@@ -131,6 +131,10 @@ install_docs() {
     cp "$vendor"/*.js "$vendor"/*.css "$vendor"/*.png "$vendor"/index.html "$dir/docs/"
     cp "$ROOT/nginx/swagger-initializer.js" "$dir/docs/swagger-initializer.js"
     cp "$ROOT/nginx/openapi.yaml" "$dir/openapi.yaml"
+    # The dashboard, with Chart.js from Debian's libjs-chart.js (installed, never committed).
+    rm -rf "$dir/dashboard" && mkdir -p "$dir/dashboard"
+    cp "$ROOT"/nginx/dashboard/* "$dir/dashboard/"
+    cp /usr/share/javascript/chart.js/Chart.min.js "$dir/dashboard/chart.min.js"
 }
 
 render_nginx() {
@@ -141,6 +145,7 @@ render_nginx() {
         -e "s|\${FASTCGI_ADDRESS}|unix:$dir/billing.sock|g" \
         -e "s|\${OPENAPI_FILE}|$dir/openapi.yaml|g" \
         -e "s|\${DOCS_DIR}|$dir/docs|g" \
+        -e "s|\${DASHBOARD_DIR}|$dir/dashboard|g" \
         -e "s|\${RATE_LIMIT}|${RATE_LIMIT:-2000r/s}|g" \
         -e "s|\${RATE_BURST}|${RATE_BURST:-4000}|g" \
         -e "s|\${NGINX_USER}|$NGINX_USER|g" \

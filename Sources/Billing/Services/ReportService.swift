@@ -291,4 +291,90 @@ public enum ReportService {
         }
         return Bucketed(buckets: buckets, fields: fields)
     }
+
+    // MARK: Overdue
+
+    /// What is open and overdue (`due_at` passed) per currency at `now`, and the customers
+    /// owing the longest, each with the hosted page of their oldest overdue invoice.
+    public struct Overdue: Sendable, JSONWritable {
+        public var asOf: Timestamp
+        var currencies: [(currency: String, open: Int64, overdue: Int64, invoices: Int64)]
+        var customers: [Customer]
+
+        struct Customer {
+            var id: UUID128
+            var name: String
+            var email: String
+            var currency: String
+            var overdue: Int64
+            var invoices: Int64
+            var oldestDueAt: Timestamp
+            var oldestNumber: String
+            var oldestToken: String
+        }
+
+        public func write(to json: inout JSONWriter) {
+            json.beginObject()
+            json.field("as_of", asOf)
+            json.key("currencies")
+            json.beginArray()
+            for row in currencies {
+                json.beginObject()
+                json.field("currency", row.currency)
+                json.field("open_cents", row.open)
+                json.field("overdue_cents", row.overdue)
+                json.field("overdue_invoices", row.invoices)
+                json.endObject()
+            }
+            json.endArray()
+            json.key("customers")
+            json.beginArray()
+            for customer in customers {
+                json.beginObject()
+                json.field("customer_id", customer.id)
+                json.field("name", customer.name)
+                json.field("email", customer.email)
+                json.field("currency", customer.currency)
+                json.field("overdue_cents", customer.overdue)
+                json.field("overdue_invoices", customer.invoices)
+                json.field("oldest_due_at", customer.oldestDueAt)
+                json.field("days_overdue", (asOf.epochSeconds - customer.oldestDueAt.epochSeconds) / 86_400)
+                json.field("oldest_invoice_number", customer.oldestNumber)
+                json.field(
+                    "hosted_invoice_url", DocumentSettings.shared.publicURL + "/i/" + customer.oldestToken)
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+        }
+    }
+
+    public static func overdue(now: Timestamp, limit: Int, on db: Connection) throws -> Overdue {
+        let results = try db.query(
+            """
+            SELECT 0 AS part, currency, sum(amount_remaining_cents)::bigint,                 coalesce(sum(amount_remaining_cents) FILTER (WHERE due_at < \(now)), 0)::bigint,                 count(*) FILTER (WHERE due_at < \(now)), NULL, NULL, NULL, NULL, NULL, NULL             FROM invoices WHERE status = 'open' GROUP BY currency             UNION ALL (SELECT 1, o.currency, o.overdue, 0, o.n, o.customer_id::text, c.name, c.email, o.oldest::text,                 o.number, o.token FROM (                     SELECT customer_id, currency, sum(amount_remaining_cents)::bigint AS overdue, count(*) AS n,                     min(due_at) AS oldest, (array_agg(number ORDER BY due_at, seq))[1] AS number,                     (array_agg(hosted_token ORDER BY due_at, seq))[1] AS token                     FROM invoices WHERE status = 'open' AND due_at < \(now) GROUP BY 1, 2) o                 JOIN customers c ON c.id = o.customer_id ORDER BY o.oldest, o.customer_id LIMIT \(limit))             ORDER BY 1, 2
+            """
+        ).rows
+        var report = Overdue(asOf: now, currencies: [], customers: [])
+        for row in results {
+            var r = RowReader(row)
+            let part = try r.int()
+            let currency = try r.string()
+            let amount = try r.int64()
+            let overdue = try r.int64()
+            let count = try r.int64()
+            if part == 0 {
+                report.currencies.append((currency, amount, overdue, count))
+            } else {
+                report.customers.append(
+                    Overdue.Customer(
+                        id: try r.uuid(), name: try r.string(), email: try r.string(), currency: currency,
+                        overdue: amount, invoices: count, oldestDueAt: try r.timestamp(), oldestNumber: try r.string(),
+                        oldestToken: try r.string()))
+            }
+        }
+        // The outer ORDER BY groups the parts; the customers go back to oldest debt first.
+        report.customers.sort { ($0.oldestDueAt, $0.id.description) < ($1.oldestDueAt, $1.id.description) }
+        return report
+    }
 }

@@ -14,6 +14,13 @@ enum ReportRoutes {
             return .json(200, try ReportService.mrr(asOf: asOf ?? call.now, on: call.database()))
         }
 
+        api.read("/reports/overdue") { call in
+            var query = try call.query()
+            let limit = query.integer("limit", in: 1...100)
+            try query.finish()
+            return .json(200, try ReportService.overdue(now: call.now, limit: limit ?? 10, on: call.database()))
+        }
+
         api.read("/reports/revenue") { call in
             let buckets = try buckets(call)
             return .json(200, try ReportService.revenue(buckets, now: call.now, on: call.database()))
