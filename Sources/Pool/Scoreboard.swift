@@ -12,7 +12,7 @@ import Common
 public final class Scoreboard: @unchecked Sendable {
     public static let maxSlots = 64
     public static let maxThreads = 64
-    public static let maxRoutes = 64
+    public static let maxRoutes = 128
     /// Upper bounds (seconds) of the duration histogram; a last bucket catches the rest.
     public static let bucketBounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
@@ -23,7 +23,7 @@ public final class Scoreboard: @unchecked Sendable {
             threadsPerWorker, prefetchRoundTrips, prefetchedStatements
     }
 
-    static let magic: UInt64 = 0x6269_6C6C_5342_0001
+    static let magic: UInt64 = 0x6269_6C6C_5342_0002
     static let headerWords = 32
     static let routeWords = maxRoutes * 5
     static let histogramOffset = headerWords + routeWords

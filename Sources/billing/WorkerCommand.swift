@@ -49,6 +49,9 @@ struct WorkerCommand: ParsableCommand {
         server.stopOnSignals()
         var api = API.billing()
         OperationsRoutes.register(in: &api, board: board)
+        // Each route counts in its own scoreboard row; a table that outgrew them would fold
+        // the newest routes into one label.
+        precondition(api.routeLabels.count <= Scoreboard.maxRoutes, "more routes than Scoreboard.maxRoutes")
         let config = try BillingConfig.fromEnvironment(processEnvironment())
         slot.markReady(threads: threads)
         logger.info("worker ready", metadata: ["threads": "\(threads)", "slot": "\(self.slot)"])
