@@ -24,6 +24,7 @@ run: build
 	echo; \
 	echo "Billing API:  http://127.0.0.1:$(PORT)/"; \
 	echo "Swagger UI:   http://127.0.0.1:$(PORT)/docs/"; \
+	echo "Dashboard:    http://127.0.0.1:$(PORT)/dashboard/"; \
 	echo "OpenAPI:      http://127.0.0.1:$(PORT)/openapi.yaml"; \
 	echo "Health:       http://127.0.0.1:$(PORT)/health/ready"; \
 	echo "Pool PID:     $$(head -n 1 $(DATA)/billing.pid) (.data/billing.pid)"; \

@@ -22,3 +22,24 @@ start_stack() {
 }
 
 api() { curl -fsS -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" "$@"; }
+
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+wrk_run() {  # name url [lua] → requests/s p50 p99 non-2xx (in $OUT; WRK_THREADS, WRK_CONNECTIONS)
+    local name=$1 url=$2 lua=${3:-}
+    local args=(-t "${WRK_THREADS:-2}" -c "${WRK_CONNECTIONS:-$CONNECTIONS}" -d "${DURATION}s" --latency
+        -H "Authorization: Bearer $KEY")
+    [ -n "$lua" ] && args+=(-s "$lua")
+    wrk "${args[@]}" "$url" >"$OUT/$name.txt"
+    python3 - "$OUT/$name.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def ms(label):
+    value = re.search(label + r"\s+([\d.]+)(us|ms|s)\b", text)
+    number, unit = float(value.group(1)), value.group(2)
+    return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(f"{rate:.0f} {ms('50%'):.2f} {ms('99%'):.2f} {bad.group(1) if bad else 0}")
+PY
+}

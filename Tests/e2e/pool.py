@@ -65,7 +65,7 @@ class Pool:
         upstream = "; server ".join(f"unix:{path}" for path in [self.socket, *also_upstream])
         for name, value in {"NGINX_DIR": nginx_dir, "LISTEN": listen, "FASTCGI_ADDRESS": upstream,
                             "OPENAPI_FILE": os.path.join(REPO_ROOT, "nginx/openapi.yaml"),
-                            "DOCS_DIR": nginx_dir, "RATE_LIMIT": rate_limit, "RATE_BURST": str(rate_burst),
+                            "DOCS_DIR": nginx_dir, "DASHBOARD_DIR": nginx_dir, "RATE_LIMIT": rate_limit, "RATE_BURST": str(rate_burst),
                             "NGINX_USER": NGINX_USER}.items():
             template = template.replace("${" + name + "}", value)
         self.nginx_conf = os.path.join(nginx_dir, "nginx.conf")

@@ -4,6 +4,7 @@ UI. Screenshots are kept under .data/screenshots/ as artefacts to look at."""
 
 import os
 import re
+import time
 
 import pytest
 from selenium import webdriver
@@ -11,7 +12,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import BASE_URL, REPO_ROOT, new_customer, new_plan, subscribe
+from conftest import BASE_URL, REPO_ROOT, new_customer, new_plan, subscribe, unique
 
 SCREENSHOTS = os.path.join(REPO_ROOT, ".data", "screenshots")
 HOSTILE_NAME = '<img src=x onerror="document.title=1">Ågot & Søn 王'
@@ -44,11 +45,13 @@ def test_the_dashboard_draws_the_reports_the_api_answers(browser, client, api_ke
     currency = "AUD"
     customer = new_customer(client, name="Dashboard Customer")
     assert subscribe(client, customer, new_plan(client, currency=currency, amount_cents=123456)).status_code == 201
-    debtor = new_customer(client, name=HOSTILE_NAME)
+    debtor_name = f"{HOSTILE_NAME} {unique('d')}"
+    debtor = new_customer(client, name=debtor_name)
     draft = client.post("/invoices", {"customer_id": debtor["id"], "currency": currency, "days_until_due": 0}).json()
     client.post("/invoice-items", {"customer_id": debtor["id"], "description": "Old debt", "amount_cents": 98765,
                                    "invoice_id": draft["id"]})
     overdue_invoice = client.post(f"/invoices/{draft['id']}/finalize").json()
+    time.sleep(1.1)  # due at its finalization, to the second: overdue from the next one on
 
     browser.get(BASE_URL + "/dashboard/")
     key_input = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "key"))
@@ -81,7 +84,7 @@ def test_the_dashboard_draws_the_reports_the_api_answers(browser, client, api_ke
 
     # The overdue table names the customer as text and links to the hosted page.
     rows = browser.find_elements(By.CSS_SELECTOR, "#overdue tbody tr")
-    mine = [row for row in rows if HOSTILE_NAME in row.text]
+    mine = [row for row in rows if debtor_name in row.text]
     assert mine, [row.text for row in rows]
     link = mine[0].find_element(By.TAG_NAME, "a")
     assert link.get_attribute("href") == overdue_invoice["hosted_invoice_url"]

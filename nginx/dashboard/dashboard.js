@@ -6,7 +6,7 @@
 
 const KEY = "billing.apiKey";
 const $ = (id) => document.getElementById(id);
-const state = { reports: null, charts: {} };
+const state = { reports: null, charts: {}, drawing: 0 };
 
 function apiKey() { return sessionStorage.getItem(KEY); }
 
@@ -58,7 +58,7 @@ async function load() {
     api(`/reports/mrr-movements?${range}`),
     api(`/reports/revenue?${range}`),
     api(`/reports/subscriptions?${range}`),
-    api("/reports/overdue?limit=10"),
+    api("/reports/overdue?limit=1"),
   ]);
   state.reports = { mrr, movements, revenue, subscriptions, overdue };
   const currencies = new Set();
@@ -71,14 +71,18 @@ async function load() {
   const largest = [...mrr.currencies].sort((a, b) => b.mrr_cents - a.mrr_cents)[0];
   select.value = currencies.has(previous) ? previous : (largest ? largest.currency : [...currencies][0] || "");
   select.disabled = currencies.size < 2;
-  draw();
+  await draw();
   $("status").textContent = `As of ${iso(now)} (UTC), the last 12 months.`;
   loadPool();
 }
 
-function draw() {
+async function draw() {
   const { mrr, movements, revenue, subscriptions, overdue } = state.reports;
   const currency = $("currency").value || "EUR";
+  // A later draw (another currency chosen meanwhile) wins: this one's answer is dropped.
+  const drawing = ++state.drawing;
+  const debtors = await api(`/reports/overdue?currency=${currency}&limit=10`);
+  if (drawing !== state.drawing) return;
   const current = mrr.currencies.find((row) => row.currency === currency) || { mrr_cents: 0, subscriptions: 0 };
   show($("tile-mrr"), current.mrr_cents, currency);
   $("tile-mrr-as-of").textContent = `as of ${mrr.as_of}`;
@@ -126,7 +130,7 @@ function draw() {
     },
   });
 
-  const rows = overdue.customers.filter((row) => row.currency === currency).map((row) => {
+  const rows = debtors.customers.map((row) => {
     const tr = document.createElement("tr");
     const name = document.createElement("td");
     name.textContent = row.name;
@@ -229,6 +233,8 @@ $("key-form").addEventListener("submit", (event) => {
   signedIn();
 });
 $("forget").addEventListener("click", () => signOut());
-$("currency").addEventListener("change", () => { if (state.reports) draw(); });
+$("currency").addEventListener("change", () => {
+  if (state.reports) draw().catch((error) => { $("status").textContent = `Could not load the reports: ${error.message}`; });
+});
 
 if (apiKey()) signedIn(); else signOut();

@@ -17,8 +17,14 @@ enum ReportRoutes {
         api.read("/reports/overdue") { call in
             var query = try call.query()
             let limit = query.integer("limit", in: 1...100)
+            let currency = query.string("currency", maxLength: 3)
+            if let currency, Currency(code: currency) == nil {
+                query.fail("currency", "must be an upper-case ISO 4217 code")
+            }
             try query.finish()
-            return .json(200, try ReportService.overdue(now: call.now, limit: limit ?? 10, on: call.database()))
+            return .json(
+                200,
+                try ReportService.overdue(now: call.now, currency: currency, limit: limit ?? 10, on: call.database()))
         }
 
         api.read("/reports/revenue") { call in
