@@ -85,7 +85,7 @@ def test_the_dashboard_draws_the_reports_the_api_answers(browser, client, api_ke
     # The overdue table names the customer as text and links to the hosted page.
     rows = browser.find_elements(By.CSS_SELECTOR, "#overdue tbody tr")
     mine = [row for row in rows if debtor_name in row.text]
-    assert mine, [row.text for row in rows]
+    assert mine, ([row.text for row in rows], console_errors(browser))
     link = mine[0].find_element(By.TAG_NAME, "a")
     assert link.get_attribute("href") == overdue_invoice["hosted_invoice_url"]
     assert link.text == overdue_invoice["number"]

@@ -353,7 +353,19 @@ public enum ReportService {
     public static func overdue(now: Timestamp, currency: String?, limit: Int, on db: Connection) throws -> Overdue {
         let results = try db.query(
             """
-            SELECT 0 AS part, currency, sum(amount_remaining_cents)::bigint,                 coalesce(sum(amount_remaining_cents) FILTER (WHERE due_at < \(now)), 0)::bigint,                 count(*) FILTER (WHERE due_at < \(now)), NULL, NULL, NULL, NULL, NULL, NULL             FROM invoices WHERE status = 'open' GROUP BY currency             UNION ALL (SELECT 1, o.currency, o.overdue, 0, o.n, o.customer_id::text, c.name, c.email, o.oldest::text,                 o.number, o.token FROM (                     SELECT customer_id, currency, sum(amount_remaining_cents)::bigint AS overdue, count(*) AS n,                     min(due_at) AS oldest, (array_agg(number ORDER BY due_at, seq))[1] AS number,                     (array_agg(hosted_token ORDER BY due_at, seq))[1] AS token                     FROM invoices WHERE status = 'open' AND due_at < \(now) GROUP BY 1, 2) o                 JOIN customers c ON c.id = o.customer_id ORDER BY o.oldest, o.customer_id LIMIT \(limit))             ORDER BY 1, 2
+            SELECT 0 AS part, currency, sum(amount_remaining_cents)::bigint, \
+                coalesce(sum(amount_remaining_cents) FILTER (WHERE due_at < \(now)), 0)::bigint, \
+                count(*) FILTER (WHERE due_at < \(now)), NULL, NULL, NULL, NULL, NULL, NULL \
+            FROM invoices WHERE status = 'open' GROUP BY currency \
+            UNION ALL (SELECT 1, o.currency, o.overdue, 0, o.n, o.customer_id::text, c.name, c.email, o.oldest::text, \
+                o.number, o.token FROM ( \
+                    SELECT customer_id, currency, sum(amount_remaining_cents)::bigint AS overdue, count(*) AS n, \
+                    min(due_at) AS oldest, (array_agg(number ORDER BY due_at, seq))[1] AS number, \
+                    (array_agg(hosted_token ORDER BY due_at, seq))[1] AS token \
+                    FROM invoices WHERE status = 'open' AND due_at < \(now) \
+                    AND (\(currency)::text IS NULL OR currency = \(currency)) GROUP BY 1, 2) o \
+                JOIN customers c ON c.id = o.customer_id ORDER BY o.oldest, o.customer_id LIMIT \(limit)) \
+            ORDER BY 1, 2
             """
         ).rows
         var report = Overdue(asOf: now, currencies: [], customers: [])
