@@ -29,7 +29,33 @@ private struct FontMap: @unchecked Sendable {
 
 /// The PDF bytes cairo writes, gathered in memory.
 private final class Output {
-    var bytes: [UInt8] = []
+    var bytes: [UInt8]
+    /// A 20-line invoice is about 28 KB: room for it without growing.
+    init() {
+        bytes = []
+        bytes.reserveCapacity(48 * 1024)
+    }
+}
+
+/// DejaVu Sans at each size and weight asked for, described once.
+private final class FontDescriptions {
+    private var made: [Double: OpaquePointer] = [:]
+
+    func font(size: Double, bold: Bool) -> OpaquePointer {
+        let key = bold ? -size : size
+        if let font = made[key] { return font }
+        let font = pango_font_description_new()!
+        pango_font_description_set_family(font, "DejaVu Sans")
+        pango_font_description_set_absolute_size(font, size * Double(PANGO_SCALE))
+        pango_font_description_set_weight(font, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL)
+        made[key] = font
+        return font
+    }
+
+    func free() {
+        for font in made.values { pango_font_description_free(font) }
+        made = [:]
+    }
 }
 
 /// One render: a cairo PDF surface, the cursor on the current page, and the layout rules.
@@ -48,6 +74,8 @@ private struct Page {
     let surface: OpaquePointer
     let cairo: OpaquePointer
     let context: OpaquePointer
+    /// The few font descriptions a document uses, made once per render.
+    let fonts = FontDescriptions()
     var y = margin
     var pageNumber = 1
 
@@ -130,13 +158,25 @@ private struct Page {
     private mutating func drawLines() {
         drawLineHeadings()
         for line in sheet.lines {
-            let cells = [line.description, line.period, line.quantity, line.unitPrice, line.amount]
-            let height = rowHeight(cells)
+            // Each cell is laid out once: measured for the row's height, then drawn.
+            let cells = zip([line.description, line.period, line.quantity, line.unitPrice, line.amount], Self.columns)
+                .map { cell, column in
+                    makeLayout(cell, width: column.width - 6, size: 9, bold: false, right: column.right)
+                }
+            defer { for cell in cells { g_object_unref(UnsafeMutableRawPointer(cell)) } }
+            let height = cells.map(height(of:)).max() ?? 0
             if y + height > Self.height - Self.margin - 20 {
                 newPage()
                 drawLineHeadings()
             }
-            drawRow(cells, height: height)
+            var x = Self.margin
+            for (cell, column) in zip(cells, Self.columns) {
+                show(cell, x: x + 3, y: y)
+                x += column.width
+            }
+            y += height + 4
+            rule(width: 0.3, grey: 0.85)
+            y += 4
         }
     }
 
@@ -154,21 +194,6 @@ private struct Page {
         }
         y += height + 4
         rule(width: 0.8)
-        y += 4
-    }
-
-    private func rowHeight(_ cells: [String]) -> Double {
-        zip(cells, Self.columns).map { cell, column in measure(cell, width: column.width - 6, size: 9) }.max() ?? 0
-    }
-
-    private mutating func drawRow(_ cells: [String], height: Double) {
-        var x = Self.margin
-        for (cell, column) in zip(cells, Self.columns) {
-            _ = text(cell, x: x + 3, y: y, width: column.width - 6, size: 9, right: column.right)
-            x += column.width
-        }
-        y += height + 4
-        rule(width: 0.3, grey: 0.85)
         y += 4
     }
 
@@ -249,28 +274,23 @@ private struct Page {
     ) -> Double {
         let layout = makeLayout(string, width: width, size: size, bold: bold, right: right)
         defer { g_object_unref(UnsafeMutableRawPointer(layout)) }
-        cairo_set_source_rgb(cairo, colour.0, colour.1, colour.2)
-        cairo_move_to(cairo, x, y)
-        pango_cairo_show_layout(cairo, layout)
+        show(layout, x: x, y: y, colour: colour)
         return height(of: layout)
     }
 
-    private func measure(_ string: String, width: Double, size: Double) -> Double {
-        let layout = makeLayout(string, width: width, size: size, bold: false, right: false)
-        defer { g_object_unref(UnsafeMutableRawPointer(layout)) }
-        return height(of: layout)
+    private func show(
+        _ layout: OpaquePointer, x: Double, y: Double, colour: (Double, Double, Double) = (0.11, 0.14, 0.19)
+    ) {
+        cairo_set_source_rgb(cairo, colour.0, colour.1, colour.2)
+        cairo_move_to(cairo, x, y)
+        pango_cairo_show_layout(cairo, layout)
     }
 
     private func makeLayout(_ string: String, width: Double, size: Double, bold: Bool, right: Bool)
         -> OpaquePointer
     {
         let layout = pango_layout_new(context)!
-        let font = pango_font_description_new()
-        pango_font_description_set_family(font, "DejaVu Sans")
-        pango_font_description_set_absolute_size(font, size * Double(PANGO_SCALE))
-        pango_font_description_set_weight(font, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL)
-        pango_layout_set_font_description(layout, font)
-        pango_font_description_free(font)
+        pango_layout_set_font_description(layout, fonts.font(size: size, bold: bold))
         pango_layout_set_width(layout, Int32(width * Double(PANGO_SCALE)))
         pango_layout_set_wrap(layout, PANGO_WRAP_WORD_CHAR)
         pango_layout_set_alignment(layout, right ? PANGO_ALIGN_RIGHT : PANGO_ALIGN_LEFT)
@@ -290,6 +310,7 @@ private struct Page {
         cairo_surface_finish(surface)
         cairo_surface_destroy(surface)
         g_object_unref(UnsafeMutableRawPointer(context))
+        fonts.free()
         return output.bytes
     }
 }

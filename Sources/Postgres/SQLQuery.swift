@@ -157,12 +157,15 @@ public struct SQLBytes: SQLBindable, Sendable {
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     public var sqlText: String? {
-        var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
-        for byte in bytes {
-            out.append(hexDigit(byte >> 4))
-            out.append(hexDigit(byte & 0xF))
+        String(unsafeUninitializedCapacity: 2 + 2 * bytes.count) { out in
+            out[0] = UInt8(ascii: "\\")
+            out[1] = UInt8(ascii: "x")
+            for (index, byte) in bytes.enumerated() {
+                out[2 + 2 * index] = hexDigit(byte >> 4)
+                out[3 + 2 * index] = hexDigit(byte & 0xF)
+            }
+            return 2 + 2 * bytes.count
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -46,15 +46,22 @@ extension InProcessAPI {
 
         @Test func everyGETAnswersTheSameTakenTogetherAsAlone() throws {
             let requests = try everyGET()
-            let alone = requests.map { APIHarness.api.handle($0, context: api.context) }
-            // Another thread's context, as a second worker thread would have.
-            let together = try APIHarness()
-            var answers = [HTTPResponse?](repeating: nil, count: requests.count)
+            // A preview is made "now": both ways must answer within one second to compare.
+            var alone: [HTTPResponse] = []
+            var answers: [HTTPResponse?] = []
             var carried = 0
-            APIHarness.api.handle(batch: requests, context: together.context) { fetch in
-                carried = fetch()
-            } answer: { index, _, run in
-                answers[index] = run()
+            for _ in 1...3 {
+                let started = Timestamp.now()
+                alone = requests.map { APIHarness.api.handle($0, context: api.context) }
+                // Another thread's context, as a second worker thread would have.
+                let together = try APIHarness()
+                answers = [HTTPResponse?](repeating: nil, count: requests.count)
+                APIHarness.api.handle(batch: requests, context: together.context) { fetch in
+                    carried = fetch()
+                } answer: { index, _, run in
+                    answers[index] = run()
+                }
+                if Timestamp.now() == started { break }
             }
             #expect(carried > 1, "the reads shared a round trip")
             for (index, request) in requests.enumerated() {
