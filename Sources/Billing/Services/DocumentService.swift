@@ -17,7 +17,9 @@ public enum DocumentService {
     /// The finalized invoice whose hosted page `token` names. An unknown token, one of a
     /// draft, and one that could not be a token at all take the same path (one indexed
     /// lookup) and end in the same 404.
-    public static func hosted(token: String, on db: Connection) throws -> InvoiceDocument {
+    /// `history` reads its payments and credit notes too (the page shows them; its PDF,
+    /// the invoice as finalized, does not).
+    public static func hosted(token: String, history: Bool = true, on db: Connection) throws -> InvoiceDocument {
         let key = SecretToken.isWellFormed(token) ? token : ""
         let rows = try db.query(
             InvoiceService.lines.joined(
@@ -27,20 +29,29 @@ public enum DocumentService {
                     """)
         ).rows
         guard let invoice = try InvoiceService.folding(rows).first else { throw BillingError.notFound("no such page") }
-        return try document(of: invoice, on: db)
+        return try document(of: invoice, history: history, on: db)
     }
 
-    /// The invoice `id` for its PDF: finalized (a draft has no PDF: 409).
+    /// The invoice `id` for its PDF (or a credit note's): finalized (a draft has no PDF: 409),
+    /// without its payments and credit notes.
     public static func invoice(_ id: ID<Invoice>, on db: Connection) throws -> InvoiceDocument {
         let invoice = try InvoiceService.get(id, on: db)
         guard invoice.status != .draft else {
             throw BillingError.conflict("a draft has no PDF until it is finalized", slug: "invoice-draft")
         }
-        return try document(of: invoice, on: db)
+        return try document(of: invoice, history: false, on: db)
     }
 
-    /// The customer and payments of `invoice` (one statement), and its credit notes.
-    static func document(of invoice: Invoice, on db: Connection) throws -> InvoiceDocument {
+    /// The customer of `invoice`, and with `history` its payments (in the same statement)
+    /// and its credit notes.
+    static func document(of invoice: Invoice, history: Bool, on db: Connection) throws -> InvoiceDocument {
+        guard history else {
+            guard let row = try db.query("SELECT name, email FROM customers WHERE id = \(invoice.customerID)").first
+            else { throw BillingError.notFound("no such customer") }
+            return InvoiceDocument(
+                invoice: invoice, customerName: row.string(0) ?? "", customerEmail: row.string(1) ?? "", payments: [],
+                creditNotes: [])
+        }
         let rows = try db.query(
             """
             SELECT c.name, c.email, \(unsafeSQL: qualified(Payment.columns, with: "p")) FROM customers c \

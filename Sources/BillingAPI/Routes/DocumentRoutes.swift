@@ -25,7 +25,8 @@ enum DocumentRoutes {
             let db = try call.database()
             let token = call.parameters[0]
             if let pdf = try DocumentService.storedPDF(token: token, on: db) { return answer(pdf, hosted: true) }
-            return answer(try invoicePDF(DocumentService.hosted(token: token, on: db), on: db), hosted: true)
+            return answer(
+                try invoicePDF(DocumentService.hosted(token: token, history: false, on: db), on: db), hosted: true)
         }
 
         api.read("/invoices/{id}/pdf") { call in
