@@ -56,6 +56,7 @@ public struct DocumentSheet: Equatable, Sendable {
         let money = { (amount: Int64) in MoneyFormat.format(amount, currency: invoice.currency) }
         title = "Invoice"
         number = invoice.number ?? "Draft"
+        // As finalized, only an invoice paid by its finalization (nothing was due) is marked.
         mark =
             asFinalized
             ? (invoice.paidAt == invoice.finalizedAt && invoice.status == .paid ? "PAID" : nil)
@@ -119,13 +120,15 @@ public struct DocumentSheet: Equatable, Sendable {
         }
     }
 
-    /// A credit note's sheet: what it credits of which invoice, and how it was settled.
+    /// A credit note's sheet, as issued: what it credits of which invoice, and how it was
+    /// settled.
     public init(creditNote note: CreditNote, of document: InvoiceDocument, settings: DocumentSettings) {
         let invoice = document.invoice
         let money = { (amount: Int64) in MoneyFormat.format(amount, currency: invoice.currency) }
         title = "Credit note"
         number = note.number
-        mark = note.status == .void ? "VOID" : nil
+        // As issued, like an invoice's PDF: stored at the first request, a later void is not on it.
+        mark = nil
         seller = Self.seller(settings)
         billTo = [document.customerName, document.customerEmail].filter { !$0.isEmpty }
         facts = [
