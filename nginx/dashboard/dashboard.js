@@ -28,16 +28,26 @@ function monthStart(date, offset) {
 const iso = (date) => date.toISOString().replace(".000Z", "Z");
 const monthLabel = (text) => text.slice(0, 7);
 
+const formats = new Map();  // per currency: its decimals and its written form of 0, made once
+function formatOf(currency) {
+  if (!formats.has(currency)) {
+    formats.set(currency, {
+      digits: new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits,
+      zero: new Intl.NumberFormat("en", { style: "currency", currency, maximumFractionDigits: 0 }).format(0),
+    });
+  }
+  return formats.get(currency);
+}
+
 // Minor units written for their currency, exactly: the integer's digits placed by the
 // currency's own number of decimals, never through a float.
 function money(cents, currency) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+  const { digits, zero } = formatOf(currency);
   const negative = cents < 0;
   const text = String(Math.abs(cents)).padStart(digits + 1, "0");
   const whole = text.slice(0, text.length - digits);
   const fraction = digits ? "." + text.slice(text.length - digits) : "";
-  const formatted = new Intl.NumberFormat("en", { style: "currency", currency, maximumFractionDigits: 0 })
-    .format(0).replace("0", whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + fraction);
+  const formatted = zero.replace("0", whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + fraction);
   return (negative ? "-" : "") + formatted;
 }
 

@@ -42,21 +42,12 @@ public enum ReportService {
 
     public struct MRR: Sendable, JSONWritable {
         public var asOf: Timestamp
-        public var currencies: [(currency: String, mrrCents: Int64, subscriptions: Int64)]
+        var currencies: [CurrencyFigures]
 
         public func write(to json: inout JSONWriter) {
             json.beginObject()
             json.field("as_of", asOf)
-            json.key("currencies")
-            json.beginArray()
-            for row in currencies {
-                json.beginObject()
-                json.field("currency", row.currency)
-                json.field("mrr_cents", row.mrrCents)
-                json.field("subscriptions", row.subscriptions)
-                json.endObject()
-            }
-            json.endArray()
+            CurrencyFigures.write(currencies, names: ["mrr_cents", "subscriptions"], to: &json)
             json.endObject()
         }
     }
@@ -75,12 +66,7 @@ public enum ReportService {
             FROM paying, common GROUP BY currency, common.l ORDER BY currency
             """
         ).rows
-        return MRR(
-            asOf: asOf,
-            currencies: try rows.map { row in
-                var r = RowReader(row)
-                return (try r.string(), try r.int64(), try r.int64())
-            })
+        return MRR(asOf: asOf, currencies: try rows.map { try CurrencyFigures($0, count: 2) })
     }
 
     // MARK: Bucketed reports
@@ -113,28 +99,16 @@ public enum ReportService {
     /// Writes per-currency figures under `"currencies"` for each bucket, from rows of
     /// (bucket number from 1, currency, figures in `names`' order).
     static func perCurrency(_ rows: [Row], names: [String], buckets: Buckets) throws -> Bucketed {
-        var byBucket = [[(String, [Int64])]](repeating: [], count: buckets.starts.count)
+        var byBucket = [[CurrencyFigures]](repeating: [], count: buckets.starts.count)
         for row in rows {
-            var r = RowReader(row)
-            let bucket = try r.int() - 1
-            let currency = try r.string()
-            let figures = try names.map { _ in try r.int64() }
-            guard byBucket.indices.contains(bucket) else { continue }
-            byBucket[bucket].append((currency, figures))
+            guard let bucket = row.int(0).map({ $0 - 1 }), byBucket.indices.contains(bucket) else { continue }
+            byBucket[bucket].append(try CurrencyFigures(row.dropping(1), count: names.count))
         }
         return Bucketed(
             buckets: buckets,
             fields: byBucket.map { currencies in
                 var json = JSONWriter(capacity: 64 + 96 * currencies.count)
-                json.key("currencies")
-                json.beginArray()
-                for (currency, figures) in currencies {
-                    json.beginObject()
-                    json.field("currency", currency)
-                    for (name, figure) in zip(names, figures) { json.field(name, figure) }
-                    json.endObject()
-                }
-                json.endArray()
+                CurrencyFigures.write(currencies, names: names, to: &json)
                 return json.bytes
             })
     }
@@ -298,7 +272,7 @@ public enum ReportService {
     /// owing the longest, each with the hosted page of their oldest overdue invoice.
     public struct Overdue: Sendable, JSONWritable {
         public var asOf: Timestamp
-        var currencies: [(currency: String, open: Int64, overdue: Int64, invoices: Int64)]
+        var currencies: [CurrencyFigures]
         var customers: [Customer]
 
         struct Customer {
@@ -316,17 +290,8 @@ public enum ReportService {
         public func write(to json: inout JSONWriter) {
             json.beginObject()
             json.field("as_of", asOf)
-            json.key("currencies")
-            json.beginArray()
-            for row in currencies {
-                json.beginObject()
-                json.field("currency", row.currency)
-                json.field("open_cents", row.open)
-                json.field("overdue_cents", row.overdue)
-                json.field("overdue_invoices", row.invoices)
-                json.endObject()
-            }
-            json.endArray()
+            CurrencyFigures.write(
+                currencies, names: ["open_cents", "overdue_cents", "overdue_invoices"], to: &json)
             json.key("customers")
             json.beginArray()
             for customer in customers {
@@ -377,7 +342,7 @@ public enum ReportService {
             let overdue = try r.int64()
             let count = try r.int64()
             if part == 0 {
-                report.currencies.append((currency, amount, overdue, count))
+                report.currencies.append(CurrencyFigures(currency: currency, values: [amount, overdue, count]))
             } else {
                 report.customers.append(
                     Overdue.Customer(
@@ -389,5 +354,36 @@ public enum ReportService {
         // The outer ORDER BY groups the parts; the customers go back to oldest debt first.
         report.customers.sort { ($0.oldestDueAt, $0.id.description) < ($1.oldestDueAt, $1.id.description) }
         return report
+    }
+}
+
+/// A report's figures in one currency, written as one of `"currencies": [{"currency", …}]`.
+struct CurrencyFigures {
+    var currency: String
+    var values: [Int64]
+
+    init(currency: String, values: [Int64]) {
+        self.currency = currency
+        self.values = values
+    }
+
+    /// Reads the currency and `count` integers at the start of `row`.
+    init(_ row: Row, count: Int) throws {
+        var r = RowReader(row)
+        currency = try r.string()
+        values = try (0..<count).map { _ in try r.int64() }
+    }
+
+    /// `"currencies": [...]`, each row's values under `names`, in order.
+    static func write(_ rows: [CurrencyFigures], names: [String], to json: inout JSONWriter) {
+        json.key("currencies")
+        json.beginArray()
+        for row in rows {
+            json.beginObject()
+            json.field("currency", row.currency)
+            for (name, value) in zip(names, row.values) { json.field(name, value) }
+            json.endObject()
+        }
+        json.endArray()
     }
 }
