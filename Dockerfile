@@ -9,7 +9,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends libfcgi-dev lib
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
-RUN swift build -c release --product billing && cp .build/release/billing /usr/local/bin/billing
+RUN swift build -c release --static-swift-stdlib \
+    && cp .build/release/billing .build/release/billing-pdf /usr/local/bin/
 
 FROM python:3.11-slim AS docs
 RUN pip install --no-cache-dir --target /py swagger-ui-bundle-v2==5.31.0 \
@@ -20,8 +21,8 @@ FROM debian:bookworm-slim AS app
 RUN apt-get update && apt-get install -y --no-install-recommends libfcgi-bin libpq5 libssl3 libcurl4 \
     libpangocairo-1.0-0 fonts-dejavu-core fonts-wqy-microhei tzdata ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /srv billing
-COPY --from=builder /usr/lib/swift/linux/*.so /usr/lib/swift/linux/
-COPY --from=builder /usr/local/bin/billing /usr/local/bin/billing
+# The Swift runtime is linked in; billing-pdf, the workers' PDF renderer, sits beside billing.
+COPY --from=builder /usr/local/bin/billing /usr/local/bin/billing-pdf /usr/local/bin/
 COPY sql /srv/sql
 WORKDIR /srv
 USER billing

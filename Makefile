@@ -4,7 +4,10 @@ SHELL := /bin/bash
 PORT ?= 8080
 TEST_PORT ?= 18080
 DATA := $(CURDIR)/.data
-SWIFT_BUILD := swift build -c release
+# The Swift runtime and Foundation linked in statically: a worker maps 6 MB fewer pages of
+# shared libraries (README, "RSS"). Tests link them dynamically, as XCTest needs, in a tree
+# of their own so that neither build undoes the other.
+SWIFT_BUILD := swift build -c release --static-swift-stdlib
 PYTHON := PYTHONPATH=$(DATA)/py python3
 
 .PHONY: run test build deps unit e2e stop reload format lint clean
@@ -44,7 +47,7 @@ unit: build
 	trap "KEEP_DATA=0 scripts/stack.sh down $$dir; rm -rf $$dir" EXIT; \
 	scripts/stack.sh db $$dir >/dev/null && \
 	DATABASE_URL="$$(scripts/stack.sh app-url $$dir)" \
-	swift test -c release
+	swift test -c release --scratch-path .build/tests
 
 test: lint build unit e2e
 

@@ -8,7 +8,8 @@ let package = Package(
     name: "billing",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "billing", targets: ["billing"])
+        .executable(name: "billing", targets: ["billing"]),
+        .executable(name: "billing-pdf", targets: ["billing-pdf"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,7 +52,11 @@ let package = Package(
             dependencies: ["CCurl", "Common", "Postgres", "Billing", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
-        .target(name: "Documents", dependencies: ["CPangoCairo", "Common", "Billing"], swiftSettings: settings),
+        .target(name: "Documents", dependencies: ["CShim", "Common", "Billing"], swiftSettings: settings),
+        // Linked into `billing-pdf` alone: workers render through it and never map pango or cairo.
+        .target(name: "PDFRendering", dependencies: ["CPangoCairo", "Common", "Billing"], swiftSettings: settings),
+        .executableTarget(
+            name: "billing-pdf", dependencies: ["PDFRendering", "Billing", "Common"], swiftSettings: settings),
         .target(
             name: "BillingAPI",
             dependencies: [

@@ -1,4 +1,5 @@
 import Billing
+import Documents
 import HTTP
 import Logging
 import Postgres
@@ -18,6 +19,10 @@ enum ErrorMapping {
             case .conflict(let detail, let slug): return .conflict(detail, slug: slug)
             case .invalid(let field, let message): return .validation(field: field, message)
             }
+        case let renderer as PDFRendererProcess.Unavailable:
+            // The service's fault, not the caller's: the PDF renderer cannot start or keeps failing.
+            logger.error("PDF rendering failed", metadata: ["error": "\(renderer)"])
+            return .serviceUnavailable("the PDF cannot be rendered now; retry later")
         case let database as PostgresError where database.isConnectionFailure:
             logger.warning("database unavailable", metadata: ["error": "\(database.detail)"])
             return .serviceUnavailable("the database is unavailable")

@@ -38,6 +38,8 @@ class Pool:
         os.chmod(self.dir, 0o755)
         self.binary = os.path.join(self.dir, "billing")
         shutil.copy2(BILLING_BIN, self.binary)
+        # The workers' PDF renderer, which they find beside their own binary.
+        shutil.copy2(os.path.join(os.path.dirname(BILLING_BIN), "billing-pdf"), os.path.join(self.dir, "billing-pdf"))
         self.socket = os.path.join(self.dir, "pool.sock")
         self.pid_file = os.path.join(self.dir, "pool.pid")
         self.log_path = os.path.join(self.dir, "pool.log")

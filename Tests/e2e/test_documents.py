@@ -2,13 +2,17 @@
 by the currency's minor unit) and PDFs read back with poppler (`pdftotext`, `pdffonts`,
 `pdfinfo`): the same bytes ever after, fonts embedded, any name whole."""
 
+import os
 import re
+import signal
 import subprocess
 import tempfile
+import time
 
 import requests
 
 from conftest import BASE_URL, fire, new_customer, new_plan, sql, subscribe, unique
+from pool import Pool
 
 UNICODE_NAME = "Zoë Åström 王小明"
 HOSTILE = "<script>alert(1)</script> & \"quotes\" ') %PDF-1.4 (x) Tj"
@@ -166,3 +170,63 @@ def test_racing_first_renders_store_one_pdf(client):
     bodies = fire(20, lambda _: client.get(f"/invoices/{invoice['id']}/pdf").content)
     assert len(set(bodies)) == 1
     assert sql(f"SELECT count(*) FROM invoice_pdfs WHERE invoice_id = '{invoice['id']}'") == [["1"]]
+
+
+def renderers_of(worker):
+    """The pids of the `billing-pdf` processes whose parent is `worker`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and int(fields[1]) == worker and fields[0] != "Z" and "billing-pdf" in os.readlink(
+                f"/proc/{entry}/exe"):
+            found.append(int(entry))
+    return found
+
+
+def maps(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_pdfs_are_drawn_by_a_renderer_process_that_is_replaced_when_it_dies(client, api_key):
+    """pango and cairo are mapped only into billing-pdf, which a worker starts at its first
+    render: a renderer killed between renders is replaced, and one goes with its worker."""
+    customer = new_customer(client, name=UNICODE_NAME)
+    first, second = (one_off(client, customer, [("Work", 1000)]) for _ in range(2))
+    pool = Pool(workers=1, threads=1)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    try:
+        worker = pool.status(api_key)["workers"][0]["pid"]
+        assert renderers_of(worker) == []
+        response = requests.get(pool.base + f"/invoices/{first['id']}/pdf", headers=headers, timeout=30)
+        assert response.status_code == 200 and response.content.startswith(b"%PDF-"), response.text
+        [renderer] = renderers_of(worker)
+        assert "libpango" not in maps(worker) and "libcairo" not in maps(worker)
+        assert "libpango" in maps(renderer) and "libcairo" in maps(renderer)
+        assert UNICODE_NAME in pdf_text(response.content)[0]
+
+        os.kill(renderer, signal.SIGKILL)
+        response = requests.get(pool.base + f"/invoices/{second['id']}/pdf", headers=headers, timeout=30)
+        assert response.status_code == 200 and response.content.startswith(b"%PDF-"), response.text
+        [replacement] = renderers_of(worker)
+        assert replacement != renderer and not alive(renderer)
+
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(replacement) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(replacement)
+    finally:
+        pool.stop()

@@ -43,7 +43,7 @@ enum DocumentRoutes {
             let note = try CreditNoteService.get(id, on: db)
             let document = try DocumentService.invoice(note.invoiceID, on: db)
             let sheet = DocumentSheet(creditNote: note, of: document, settings: .shared)
-            let pdf = PDFRenderer.render(sheet, createdAt: note.createdAt.description)
+            let pdf = try PDFRendererProcess.render(sheet, createdAt: note.createdAt.description)
             return answer(try DocumentService.storePDF(pdf, for: .creditNote(id), on: db), hosted: false)
         }
     }
@@ -53,7 +53,7 @@ enum DocumentRoutes {
         guard let id = document.invoice.id else { throw BillingError.notFound("no such invoice") }
         let sheet = DocumentSheet(invoice: document, settings: .shared, asFinalized: true)
         let created = (document.invoice.finalizedAt ?? document.invoice.createdAt).description
-        let pdf = PDFRenderer.render(sheet, createdAt: created)
+        let pdf = try PDFRendererProcess.render(sheet, createdAt: created)
         return try DocumentService.storePDF(pdf, for: .invoice(id), on: db)
     }
 

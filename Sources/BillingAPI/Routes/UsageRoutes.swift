@@ -1,5 +1,4 @@
 import Billing
-import CShim
 import Common
 import HTTP
 
@@ -25,9 +24,6 @@ enum UsageRoutes {
             }
             return events.count == elements.count ? events : nil
         } perform: { events, call in
-            // A batch's megabyte of body, parse tree and statement goes back to the system
-            // after it, whichever of the worker's threads ran it (measured: see README).
-            defer { CShim_releaseFreeMemory() }
             do {
                 return .json(200, try UsageEventService.ingest(events, now: call.now, on: call.database()))
             } catch let refusal as UsageEventService.Refusal {
