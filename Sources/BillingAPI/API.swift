@@ -26,11 +26,11 @@ public struct API: Sendable {
     public static let maxBodyBytes = 64 * 1024
     public static let maxBatchBodyBytes = 1024 * 1024
 
-    /// Batch routes run one at a time in a worker, and give their memory back after each
+    /// Batch routes run two at a time in a worker, and give their memory back after each
     /// batch: a batch of 1,000 usage events is about 2 MB of parse tree, statement parameters
     /// and libpq buffers in its thread's malloc arena, and four at once took a worker from 20
-    /// to 27 MB (README, "RSS"). PostgreSQL's statement is most of a batch's time, and the
-    /// worker's other threads keep serving everything else.
+    /// to 26 MB (README, "RSS"). Two keep PostgreSQL as busy as four did (one at a time cost
+    /// a tenth of the events/s), and the worker's other threads keep serving everything else.
     private static let batchGate = DispatchSemaphore(value: 2)
 
     private mutating func add(

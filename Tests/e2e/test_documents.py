@@ -230,3 +230,19 @@ def test_pdfs_are_drawn_by_a_renderer_process_that_is_replaced_when_it_dies(clie
         assert not alive(replacement)
     finally:
         pool.stop()
+
+
+def test_a_renderer_that_cannot_start_is_a_503_and_the_rest_keeps_working(client, api_key):
+    customer = new_customer(client)
+    invoice = one_off(client, customer, [("Work", 1000)])
+    pool = Pool(workers=1, threads=1, env={"BILLING_PDF_RENDERER": "/nonexistent/billing-pdf"})
+    headers = {"Authorization": f"Bearer {api_key}"}
+    try:
+        response = requests.get(pool.base + f"/invoices/{invoice['id']}/pdf", headers=headers, timeout=30)
+        assert response.status_code == 503, response.text
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert "PDF rendering failed" in pool.read_log()
+        assert requests.get(pool.base + path_of(invoice), timeout=10).status_code == 200
+    finally:
+        pool.stop()
+    assert sql(f"SELECT count(*) FROM invoice_pdfs WHERE invoice_id = '{invoice['id']}'") == [["0"]]
