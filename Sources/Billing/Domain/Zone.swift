@@ -46,6 +46,14 @@ public struct Zone: Equatable, Sendable {
 
     public static func == (lhs: Zone, rhs: Zone) -> Bool { lhs.name == rhs.name }
 
+    /// The version of the tz database the rules come from (ICU's copy: `2025b`). It is also
+    /// what keeps ICU's time zones in the statically linked binary: they install themselves
+    /// into FoundationEssentials through a dynamic replacement in the object file that
+    /// defines `timeZoneDataVersion`, which the linker takes only because it is referenced
+    /// here; without it every zone but UTC was unknown (tested end to end). Not called at
+    /// start: ICU's data costs a worker 2 MB once touched, and UTC customers never touch it.
+    public static var databaseVersion: String { TimeZone.timeZoneDataVersion }
+
     public var isUTC: Bool { rules == nil }
 
     /// Seconds the zone's wall clock is ahead of UTC at `instant`.
