@@ -137,12 +137,13 @@ int CShim_waitReadable(int fd, int wakeFd, int timeoutMillis) {
     }
 }
 
-pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int listenFd) {
+static pid_t spawn(const char *path, char *const argv[], char *const envp[], int listenFd, int alone) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
     posix_spawn_file_actions_init(&actions);
     posix_spawnattr_init(&attributes);
     if (listenFd >= 0) posix_spawn_file_actions_adddup2(&actions, listenFd, 0);
+    if (alone) posix_spawn_file_actions_addclosefrom_np(&actions, 3);
 
     // The master handles these signals through a pipe; the child starts with
     // the defaults and an empty mask and installs its own.
@@ -167,6 +168,14 @@ pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int 
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     return result == 0 ? pid : -result;
+}
+
+pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int listenFd) {
+    return spawn(path, argv, envp, listenFd, 0);
+}
+
+pid_t CShim_spawnAlone(const char *path, char *const argv[], char *const envp[], int stdinFd) {
+    return spawn(path, argv, envp, stdinFd, 1);
 }
 
 pid_t CShim_reap(int *exitCode, int *termSignal) {

@@ -62,10 +62,12 @@ private struct Renderer {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw PDFRendererProcess.Unavailable(description: "socketpair failed: errno \(errno)")
         }
-        // The child gets its end as standard input (dup2 clears close-on-exec there).
+        // The child gets its end as standard input (dup2 clears close-on-exec there) and no
+        // other descriptor of the worker's: an inherited FastCGI connection would stay open
+        // after the worker closed it.
         var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
         defer { free(argv[0]) }
-        let pid = CShim_spawn(path, &argv, environ, fds[1])
+        let pid = CShim_spawnAlone(path, &argv, environ, fds[1])
         close(fds[1])
         guard pid > 0 else {
             close(fds[0])

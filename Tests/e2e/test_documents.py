@@ -213,6 +213,8 @@ def test_pdfs_are_drawn_by_a_renderer_process_that_is_replaced_when_it_dies(clie
         response = requests.get(pool.base + f"/invoices/{first['id']}/pdf", headers=headers, timeout=30)
         assert response.status_code == 200 and response.content.startswith(b"%PDF-"), response.text
         [renderer] = renderers_of(worker)
+        # Its socket, stdout and stderr only: none of the worker's connections leak into it.
+        assert sorted(os.listdir(f"/proc/{renderer}/fd")) == ["0", "1", "2"]
         assert "libpango" not in maps(worker) and "libcairo" not in maps(worker)
         assert "libpango" in maps(renderer) and "libcairo" in maps(renderer)
         assert UNICODE_NAME in pdf_text(response.content)[0]

@@ -47,6 +47,11 @@ int CShim_waitReadable(int fd, int wakeFd, int timeoutMillis);
 /// child's pid or -errno.
 pid_t CShim_spawn(const char *path, char *const argv[], char *const envp[], int listenFd);
 
+/// Like CShim_spawn, and the child keeps nothing but fds 0, 1 and 2: no descriptor the
+/// parent holds without close-on-exec (libfcgi accepts its connections without it) leaks
+/// into the child and outlives the parent's close.
+pid_t CShim_spawnAlone(const char *path, char *const argv[], char *const envp[], int stdinFd);
+
 /// Non-blocking waitpid(-1). Returns the pid (0 if none, -errno on error) and
 /// fills `exitCode` (>= 0) or `termSignal` (> 0).
 pid_t CShim_reap(int *exitCode, int *termSignal);
