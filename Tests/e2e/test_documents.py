@@ -175,15 +175,14 @@ def test_racing_first_renders_store_one_pdf(client):
 def renderers_of(worker):
     """The pids of the `billing-pdf` processes whose parent is `worker`."""
     found = []
-    for entry in os.listdir("/proc"):
-        try:
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:  # any process may end while it is looked at
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, ValueError):
+            if int(fields[1]) == worker and fields[0] != "Z" and "billing-pdf" in os.readlink(f"/proc/{entry}/exe"):
+                found.append(int(entry))
+        except (OSError, ValueError, IndexError):
             continue
-        if entry.isdigit() and int(fields[1]) == worker and fields[0] != "Z" and "billing-pdf" in os.readlink(
-                f"/proc/{entry}/exe"):
-            found.append(int(entry))
     return found
 
 
