@@ -1,4 +1,3 @@
-import CShim
 import Synchronization
 
 /// 128 random bits as base64url (22 characters): the unguessable part of a hosted invoice
@@ -38,9 +37,7 @@ private struct RandomBuffer: ~Copyable {
 
     mutating func next16() -> [UInt8] {
         if used == bytes.count {
-            let status = bytes.withUnsafeMutableBytes { CShim_randomBytes($0.baseAddress, UInt($0.count)) }
-            // Only with a kernel older than 3.17 or a seccomp filter forbidding it.
-            precondition(status == 0, "getrandom failed: \(-status)")
+            bytes.withUnsafeMutableBytes { UUID128.fillRandom($0) }
             used = 0
         }
         defer { used += 16 }

@@ -44,7 +44,8 @@ public struct UUID128: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     private static var nowMillis: UInt64 { UInt64(max(0, Clock.wallMillis())) }
 
-    private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
+    /// Fills `buffer` from the kernel's CSPRNG (`getrandom`); also the page tokens' source.
+    static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
         let status = CShim_randomBytes(buffer.baseAddress, UInt(buffer.count))
         // Only with a kernel older than 3.17 or a seccomp filter forbidding it: nothing to fall back to.
         precondition(status == 0, "getrandom failed: \(-status)")
