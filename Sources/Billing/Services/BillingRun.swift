@@ -230,14 +230,6 @@ public enum BillingRun {
         let graceCutoff = asOf.adding(seconds: -Int64(config.dunningGraceDays) * 86_400)
         // Subscriptions with overdue invoices that dunning changes (active ones become
         // past_due, past_due ones past their grace are canceled), $1 `asOf`, $2 the cutoff.
-        func overdue(_ customers: String) -> String {
-            """
-            FROM subscriptions s \(customers) JOIN (SELECT subscription_id, min(due_at) AS oldest_due FROM invoices \
-            WHERE status = 'open' AND due_at <= $1 GROUP BY subscription_id) d ON d.subscription_id = s.id \
-            WHERE (s.status = 'active' OR (s.status = 'past_due' AND d.oldest_due <= $2)) \
-            AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= $1)
-            """
-        }
         let binds = [asOf.sqlText, graceCutoff.sqlText]
         let query: SQLQuery
         var taken: Int?
@@ -245,24 +237,46 @@ public enum BillingRun {
         case .realTime:
             query = SQLQuery(
                 unsafeSQL: """
-                    SELECT \(Subscription.qualifiedColumns), d.oldest_due \
-                    \(overdue("JOIN customers c ON c.id = s.customer_id")) AND s.test_clock_id IS NULL \
-                    LIMIT $3 FOR UPDATE OF s, c SKIP LOCKED
+                    SELECT \(Subscription.qualifiedColumns), d.oldest_due FROM subscriptions s \
+                    JOIN customers c ON c.id = s.customer_id JOIN (SELECT subscription_id, min(due_at) AS oldest_due \
+                    FROM invoices WHERE status = 'open' AND due_at <= $1 GROUP BY subscription_id) d \
+                    ON d.subscription_id = s.id WHERE (s.status = 'active' OR (s.status = 'past_due' AND \
+                    d.oldest_due <= $2)) AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= $1) \
+                    AND s.test_clock_id IS NULL LIMIT $3 FOR UPDATE OF s, c SKIP LOCKED
                     """, binds: binds + [limit.sqlText])
         case .clock(let clock, _):
+            // Read from each side's index rather than aggregating every open invoice (measured:
+            // 9–12 ms a step once a clock had 12,000 unpaid invoices, each of its due dates):
+            // the clock's active subscriptions with any overdue invoice, and the invoices past
+            // their grace (few: dunning cancels their subscriptions) of its past_due ones. A
+            // subscription's invoices are read through their index on `subscription_id` alone
+            // (`OFFSET 0` keeps the planner from combining it with the open invoices' index on
+            // `due_at`, which statistics that lag behind a clock's thousands of new invoices made
+            // it do: 15,000 entries read per subscription, 88 ms for 330).
+            let invoicesOfS = "(SELECT status, due_at FROM invoices WHERE subscription_id = s.id OFFSET 0) i"
+            let shard = scope.shardCondition("s.customer_id")
             let customers = try lockCustomersInOrder(
                 SQLQuery(
                     unsafeSQL: """
-                        SELECT s.customer_id \(overdue("")) AND s.test_clock_id = $3\(scope.shardCondition("s.customer_id")) \
-                        LIMIT $4
+                        SELECT s.customer_id FROM subscriptions s CROSS JOIN LATERAL (SELECT FROM \(invoicesOfS) \
+                        WHERE i.status = 'open' AND i.due_at <= $1 LIMIT 1) o \
+                        WHERE s.test_clock_id = $3 AND s.status = 'active' \
+                        AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= $1)\(shard) \
+                        UNION SELECT s.customer_id FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id \
+                        WHERE i.status = 'open' AND i.due_at <= $2 AND s.test_clock_id = $3 AND s.status = 'past_due' \
+                        AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= $1)\(shard) LIMIT $4
                         """,
                     binds: binds + [clock.sqlText, limit.sqlText]), on: db)
             guard !customers.isEmpty else { return 0 }
             taken = customers.count
             query = SQLQuery(
                 unsafeSQL: """
-                    SELECT \(Subscription.qualifiedColumns), d.oldest_due \(overdue("")) \
-                    AND s.customer_id = ANY($3::uuid[]) FOR UPDATE OF s
+                    SELECT \(Subscription.qualifiedColumns), d.oldest_due FROM subscriptions s \
+                    CROSS JOIN LATERAL (SELECT min(i.due_at) AS oldest_due FROM \(invoicesOfS) \
+                    WHERE i.status = 'open' AND i.due_at <= $1) d \
+                    WHERE s.customer_id = ANY($3::uuid[]) AND d.oldest_due IS NOT NULL \
+                    AND (s.status = 'active' OR (s.status = 'past_due' AND d.oldest_due <= $2)) \
+                    AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= $1) FOR UPDATE OF s
                     """, binds: binds + [SQLArray(customers).sqlText])
         }
         let rows = try db.query(query).rows
