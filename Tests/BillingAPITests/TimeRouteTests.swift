@@ -1,5 +1,7 @@
+import Billing
 import Common
 import Foundation
+import Postgres
 import Testing
 
 extension InProcessAPI {
@@ -53,6 +55,30 @@ extension InProcessAPI {
             #expect(
                 api.post("/test-clocks/\(unknown)/advance", #"{"frozen_time": "2025-02-01T00:00:00Z"}"#).status == 404)
             #expect(api.patch("/customers/\(customer)", #"{"test_clock_id": null}"#).status == 422)
+        }
+
+        /// An advance's shards: disjoint ranges of the clock's customers that cover them all,
+        /// their sizes at most one apart; fewer customers than shards make one shard.
+        @Test func aClocksCustomersAreSplitIntoEvenShards() throws {
+            let clock = try #require(api.post("/test-clocks", #"{"frozen_time": "2025-01-01T00:00:00Z"}"#)["id"].string)
+            let id = try #require(ID<TestClock>(parsing: clock))
+            let db = try api.context.database()
+            #expect(try BillingRun.Shard.splitting(customersOf: id, into: 2, on: db) == [.whole])
+            _ = try clockCustomer(clock)
+            #expect(try BillingRun.Shard.splitting(customersOf: id, into: 2, on: db) == [.whole])
+            for _ in 0..<6 { _ = try clockCustomer(clock) }
+            for count in [2, 3, 7] {
+                let shards = try BillingRun.Shard.splitting(customersOf: id, into: count, on: db)
+                #expect(shards.count == count)
+                let sizes = try shards.map { shard in
+                    try db.query(
+                        """
+                        SELECT count(*) FROM customers WHERE test_clock_id = \(id) \
+                        AND (\(shard.from)::uuid IS NULL OR id >= \(shard.from)) AND (\(shard.upTo)::uuid IS NULL OR id < \(shard.upTo))
+                        """)[0].int64(0) ?? -1
+                }
+                #expect(sizes.reduce(0, +) == 7 && sizes.max()! - sizes.min()! <= 1, "\(count) shards: \(sizes)")
+            }
         }
 
         @Test func anchorsPausesAndScheduledChanges() throws {

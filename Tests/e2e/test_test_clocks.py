@@ -114,6 +114,35 @@ def test_a_year_of_paid_renewals_is_twelve_invoices_each_once(client):
     assert_number_series_gapless()
 
 
+def test_a_clock_customers_documents_are_numbered_in_its_own_series(client):
+    """With global numbers (this stack's setting), what a clock simulates takes no number of
+    the real series: its customers' invoices, renewals made by an advance, finalized drafts
+    and credit notes are each numbered in the customer's own series, gapless."""
+    clock = new_clock(client)
+    customer = clock_customer(client, clock)
+    prefix = customer["invoice_prefix"]
+    subscription = subscribe(client, customer, new_plan(client, amount_cents=1000)).json()
+    [first] = invoices_of(client, subscription)
+    assert client.post(f"/invoices/{first['id']}/pay", {}).status_code == 200
+    assert advance(client, clock, "2025-02-01T00:00:00Z").status_code == 200
+    draft = client.post("/invoices", {"customer_id": customer["id"], "currency": "EUR"}).json()
+    item = client.post("/invoice-items", {"customer_id": customer["id"], "invoice_id": draft["id"],
+                                          "description": "Setup", "amount_cents": 500})
+    assert item.status_code == 201, item.text
+    final = client.post(f"/invoices/{draft['id']}/finalize")
+    assert final.status_code == 200, final.text
+    numbers = [invoice["number"] for invoice in invoices_of(client, subscription)] + [final.json()["number"]]
+    assert numbers == [f"{prefix}-0001", f"{prefix}-0002", f"{prefix}-0003"]
+    note = client.post("/credit-notes", {"invoice_id": final.json()["id"], "amount_cents": 100})
+    assert note.status_code == 201 and note.json()["number"] == f"{prefix}-CN-0001", note.text
+    # A customer on no clock keeps the global series.
+    real = subscribe(client, client.post("/customers", {"email": f"{unique('r')}@example.com", "name": "R"}).json(),
+                     new_plan(client)).json()
+    [invoice] = client.get(f"/invoices?subscription_id={real['id']}").json()["data"]
+    assert invoice["number"].startswith("INV-")
+    assert_number_series_gapless()
+
+
 def test_actions_on_a_clock_customer_happen_at_the_clock(client):
     clock = new_clock(client, "2025-06-15T12:00:00Z")
     customer = clock_customer(client, clock)

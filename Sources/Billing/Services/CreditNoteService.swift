@@ -75,7 +75,8 @@ public enum CreditNoteService {
             try CustomerService.saveBalances(
                 [invoice.customerID: owner.balance - credit], events: &events, now: now, on: db)
         }
-        let number = try NumberSeries.next(.creditNote, of: invoice.customerID, config.numbering, on: db)
+        let number = try NumberSeries.next(
+            .creditNote, of: invoice.customerID, config.numbering.forCustomer(onClock: owner.testClockID), on: db)
         let note = try CreditNote(
             row: try db.query(
                 """

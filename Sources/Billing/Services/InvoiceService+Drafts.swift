@@ -130,7 +130,8 @@ extension InvoiceService {
                 [invoice.customerID: invoice.totals.newBalance], events: &events, now: now, on: db)
         }
         // The number last: the global counter's lock is held until the transaction commits.
-        invoice.number = try NumberSeries.next(.invoice, of: invoice.customerID, config.numbering, on: db)
+        invoice.number = try NumberSeries.next(
+            .invoice, of: invoice.customerID, config.numbering.forCustomer(onClock: owner.testClockID), on: db)
         let totals = invoice.totals
         let lines = invoice.lines
         invoice = try Invoice(

