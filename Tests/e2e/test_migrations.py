@@ -106,3 +106,40 @@ def test_invoices_made_before_invoicing_migrate_with_their_state(fresh_database,
                                "(SELECT string_agg(number, ',' ORDER BY number) FROM invoices) FROM customers"],
                               capture_output=True, text=True, check=True).stdout.split()
     assert prefixes == ["501|501|501|INV-000001,INV-000002"]
+
+
+def test_invoices_of_clock_customers_get_their_clock(fresh_database, tmp_path):
+    """0023: invoices made before it copy their customer's test clock, paid ones too (the
+    trigger guarding settled invoices is back on after), and others stay on none."""
+    old = tmp_path / "old"
+    old.mkdir()
+    for path in sorted(p for p in os.listdir(f"{REPO_ROOT}/sql") if p < "0023"):
+        shutil.copy(f"{REPO_ROOT}/sql/{path}", old / path)
+    assert migrate(fresh_database, old).returncode == 0
+    subprocess.run(["psql", fresh_database, "-qAtX", "-v", "ON_ERROR_STOP=1"], check=True, text=True, input="""
+        INSERT INTO test_clocks (id, name, frozen_time, status, created_at, updated_at)
+            VALUES ('00000000-0000-7000-8000-00000000000c', 'Old', '2025-01-01', 'ready', now(), now());
+        INSERT INTO customers (id, email, name, currency, invoice_prefix, test_clock_id, created_at, updated_at) VALUES
+            ('00000000-0000-7000-8000-000000000001', 'clock@example.com', 'Clock', 'EUR', 'CLOCK001',
+             '00000000-0000-7000-8000-00000000000c', now(), now()),
+            ('00000000-0000-7000-8000-000000000002', 'real@example.com', 'Real', 'EUR', 'REAL0001', NULL, now(), now());
+        INSERT INTO invoices (id, number, customer_id, billing_reason, status, currency, subtotal_cents, total_cents,
+            balance_applied_cents, amount_cents, amount_remaining_cents, period_start, period_end, due_at,
+            finalized_at, created_at, paid_at, hosted_token)
+        SELECT ('00000000-0000-7000-9000-00000000000' || n)::uuid, 'INV-00000' || n,
+            ('00000000-0000-7000-8000-00000000000' || c)::uuid, 'manual', s, 'EUR', 900, 900, 0, 900,
+            CASE WHEN s = 'paid' THEN 0 ELSE 900 END, now(), now(), now(), now(), now(),
+            CASE WHEN s = 'paid' THEN now() END, 'token_' || n || repeat('x', 15)
+        FROM (VALUES (1, 1, 'paid'), (2, 1, 'open'), (3, 2, 'open')) v(n, c, s);
+        """)
+    result = migrate(fresh_database, f"{REPO_ROOT}/sql")
+    assert result.returncode == 0, result.stderr
+    clocks = subprocess.run(["psql", fresh_database, "-qAtX", "-c",
+                             "SELECT number || ':' || coalesce(test_clock_id::text, '-') FROM invoices ORDER BY number"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    clock = "00000000-0000-7000-8000-00000000000c"
+    assert clocks == [f"INV-000001:{clock}", f"INV-000002:{clock}", "INV-000003:-"]
+    refused = subprocess.run(["psql", fresh_database, "-qAtX", "-c",
+                              "UPDATE invoices SET total_cents = 1 WHERE number = 'INV-000001'"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "never change" in refused.stderr

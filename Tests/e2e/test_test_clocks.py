@@ -94,6 +94,10 @@ def test_advancing_steps_through_renewals_and_dunning_in_order(client):
         f"SELECT count(*) FROM events WHERE (data::json->>'customer_id' = '{customer['id']}' "
         f"OR data::json->>'id' = '{customer['id']}') AND test_clock_id IS DISTINCT FROM '{clock['id']}'")
     assert stray == "0"
+    # Every invoice copies its customer's clock (sql/0023), which the clock's steps read.
+    [[misplaced]] = sql("SELECT count(*) FROM invoices i JOIN customers c ON c.id = i.customer_id "
+                        "WHERE i.test_clock_id IS DISTINCT FROM c.test_clock_id")
+    assert misplaced == "0"
 
 
 def test_a_year_of_paid_renewals_is_twelve_invoices_each_once(client):

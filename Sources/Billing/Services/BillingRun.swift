@@ -276,7 +276,8 @@ public enum BillingRun {
             // Read from each side's index rather than aggregating every open invoice (measured:
             // 9–12 ms a step once a clock had 12,000 unpaid invoices, each of its due dates):
             // the clock's active subscriptions with any overdue invoice, and the invoices past
-            // their grace (few: dunning cancels their subscriptions) of its past_due ones. A
+            // their grace (few: dunning cancels their subscriptions) of its past_due ones, from
+            // the clock's open invoices by due date (sql/0023). A
             // subscription's invoices are read through their index on `subscription_id` alone
             // (`OFFSET 0` keeps the planner from combining it with the open invoices' index on
             // `due_at`, which statistics that lag behind a clock's thousands of new invoices made
@@ -290,7 +291,7 @@ public enum BillingRun {
                 WHERE s.test_clock_id = \(clock) AND s.status = 'active' \
                 AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= \(asOf))\(query: shard) \
                 UNION SELECT s.customer_id FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id \
-                WHERE i.status = 'open' AND i.due_at <= \(graceCutoff) AND s.test_clock_id = \(clock) \
+                WHERE i.test_clock_id = \(clock) AND i.status = 'open' AND i.due_at <= \(graceCutoff) \
                 AND s.status = 'past_due' AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= \(asOf))\(query: shard) \
                 LIMIT \(limit)
                 """, on: db)

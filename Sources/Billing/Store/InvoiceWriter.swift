@@ -229,11 +229,13 @@ enum InvoiceWriter {
             self.lines = InvoiceWriter.insertLines(lines)
         }
 
+        /// The columns an insert writes; the last, `test_clock_id`, is read from the
+        /// customer in the statement itself (sql/0023).
         static let columns = """
             id, number, customer_id, subscription_id, billing_reason, status, currency, description, days_until_due, \
             subtotal_cents, discount_cents, discounts, tax_cents, taxes, total_cents, balance_applied_cents, \
             amount_cents, amount_remaining_cents, period_start, period_end, due_at, finalized_at, created_at, paid_at, \
-            finalizes_at, hosted_token
+            finalizes_at, hosted_token, test_clock_id
             """
 
         /// Inserts the invoices, numbered from `numbering`'s series in this statement, or not
@@ -274,7 +276,8 @@ enum InvoiceWriter {
                 \(invoice.amountRemainingCents)::bigint, \(invoice.periodStart)::timestamptz, \
                 \(invoice.periodEnd)::timestamptz, \(invoice.dueAt)::timestamptz, \(invoice.finalizedAt)::timestamptz, \
                 \(invoice.createdAt)::timestamptz, \(invoice.paidAt)::timestamptz, \(invoice.finalizesAt)::timestamptz, \
-                \(invoice.hostedToken) FROM numbered), \
+                \(invoice.hostedToken), \
+                (SELECT test_clock_id FROM customers WHERE id = \(invoice.customerID)) FROM numbered), \
                 e AS (INSERT INTO events (id, type, created_at, test_clock_id, data) \
                 SELECT e.id, e.type, \(time), \(events.testClockID)::uuid, replace(\(body), '"number":null', '"number":"' || numbered.number || '"') \
                 FROM unnest(\(ids)::uuid[], \(kinds)::text[]) WITH ORDINALITY AS e(id, type, n) CROSS JOIN numbered \
@@ -314,8 +317,8 @@ enum InvoiceWriter {
                 SELECT v.id, numbered.number, v.customer_id, v.subscription_id, v.billing_reason, v.status, v.currency, \
                 v.description, v.days_until_due, v.subtotal_cents, v.discount_cents, v.discounts, v.tax_cents, v.taxes, \
                 v.total_cents, v.balance_applied_cents, v.amount_cents, v.amount_remaining_cents, v.period_start, \
-                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at, v.finalizes_at, v.hosted_token \
-                FROM v JOIN numbered ON numbered.n = v.n), \
+                v.period_end, v.due_at, v.finalized_at, v.created_at, v.paid_at, v.finalizes_at, v.hosted_token, \
+                (SELECT test_clock_id FROM customers c WHERE c.id = v.customer_id) FROM v JOIN numbered ON numbered.n = v.n), \
                 \(query: Self.eventsCTE(ids: events.ids, kinds: events.kinds, bodyOf: events.bodyOf, bodies: events.bodies, testClockID: testClockID, at: time)) \
                 SELECT number FROM numbered ORDER BY n
                 """
