@@ -277,11 +277,11 @@ public enum BillingRun {
             // 9–12 ms a step once a clock had 12,000 unpaid invoices, each of its due dates):
             // the clock's active subscriptions with any overdue invoice, and the invoices past
             // their grace (few: dunning cancels their subscriptions) of its past_due ones, from
-            // the clock's open invoices by due date (sql/0023). A
-            // subscription's invoices are read through their index on `subscription_id` alone
-            // (`OFFSET 0` keeps the planner from combining it with the open invoices' index on
-            // `due_at`, which statistics that lag behind a clock's thousands of new invoices made
-            // it do: 15,000 entries read per subscription, 88 ms for 330).
+            // the clock's open invoices by due date (sql/0023). A subscription's invoices are
+            // read through their index on `subscription_id` alone (`OFFSET 0` keeps the planner
+            // from combining it with the open invoices' index on `due_at`, which statistics that
+            // lag behind a clock's thousands of new invoices made it do: 15,000 entries read per
+            // subscription, 88 ms for 330).
             let invoicesOfS = "(SELECT status, due_at FROM invoices WHERE subscription_id = s.id OFFSET 0) i"
             let shard = scope.shardCondition("s.customer_id")
             let customers = try lockCustomersInOrder(
