@@ -147,6 +147,24 @@ def test_a_clock_customers_documents_are_numbered_in_its_own_series(client):
     assert_number_series_gapless()
 
 
+def test_racing_finalizations_of_a_clock_customer_number_its_own_series_gapless(client, api_key):
+    """20 drafts of one clock customer finalized at once, with global numbers: the customer's
+    row lock orders them, `<prefix>-0001…0020`, each once."""
+    customer = clock_customer(client, new_clock(client))
+    drafts = []
+    for _ in range(20):
+        draft = client.post("/invoices", {"customer_id": customer["id"], "currency": "EUR"}).json()
+        item = client.post("/invoice-items", {"customer_id": customer["id"], "invoice_id": draft["id"],
+                                              "description": "Setup", "amount_cents": 500})
+        assert item.status_code == 201, item.text
+        drafts.append(draft)
+    responses = fire(20, lambda i: Client(api_key).post(f"/invoices/{drafts[i]['id']}/finalize"))
+    assert all(response.status_code == 200 for response in responses), [r.text for r in responses]
+    numbers = sorted(response.json()["number"] for response in responses)
+    assert numbers == [f"{customer['invoice_prefix']}-{n:04d}" for n in range(1, 21)]
+    assert_number_series_gapless()
+
+
 def test_actions_on_a_clock_customer_happen_at_the_clock(client):
     clock = new_clock(client, "2025-06-15T12:00:00Z")
     customer = clock_customer(client, clock)

@@ -282,11 +282,11 @@ public enum BillingRun {
             // from combining it with the open invoices' index on `due_at`, which statistics that
             // lag behind a clock's thousands of new invoices made it do: 15,000 entries read per
             // subscription, 88 ms for 330).
-            let invoicesOfS = "(SELECT status, due_at FROM invoices WHERE subscription_id = s.id OFFSET 0) i"
+            let subscriptionInvoices = "(SELECT status, due_at FROM invoices WHERE subscription_id = s.id OFFSET 0) i"
             let shard = scope.shardCondition("s.customer_id")
             let customers = try lockCustomersInOrder(
                 """
-                SELECT s.customer_id FROM subscriptions s CROSS JOIN LATERAL (SELECT FROM \(unsafeSQL: invoicesOfS) \
+                SELECT s.customer_id FROM subscriptions s CROSS JOIN LATERAL (SELECT FROM \(unsafeSQL: subscriptionInvoices) \
                 WHERE i.status = 'open' AND i.due_at <= \(asOf) LIMIT 1) o \
                 WHERE s.test_clock_id = \(clock) AND s.status = 'active' \
                 AND (s.pause_behavior IS NULL OR s.pause_resumes_at <= \(asOf))\(query: shard) \
@@ -300,7 +300,7 @@ public enum BillingRun {
             query = SQLQuery(
                 unsafeSQL: """
                     SELECT \(Subscription.qualifiedColumns), d.oldest_due FROM subscriptions s \
-                    CROSS JOIN LATERAL (SELECT min(i.due_at) AS oldest_due FROM \(invoicesOfS) \
+                    CROSS JOIN LATERAL (SELECT min(i.due_at) AS oldest_due FROM \(subscriptionInvoices) \
                     WHERE i.status = 'open' AND i.due_at <= $1) d \
                     WHERE s.customer_id = ANY($3::uuid[]) AND d.oldest_due IS NOT NULL \
                     AND (s.status = 'active' OR (s.status = 'past_due' AND d.oldest_due <= $2)) \

@@ -76,7 +76,7 @@ public enum CreditNoteService {
                 [invoice.customerID: owner.balance - credit], events: &events, now: now, on: db)
         }
         let number = try NumberSeries.next(
-            .creditNote, of: invoice.customerID, config.numbering.forCustomer(onClock: owner.testClockID), on: db)
+            .creditNote, of: invoice.customerID, onClock: owner.testClockID, config.numbering, on: db)
         let note = try CreditNote(
             row: try db.query(
                 """

@@ -131,7 +131,7 @@ extension InvoiceService {
         }
         // The number last: the global counter's lock is held until the transaction commits.
         invoice.number = try NumberSeries.next(
-            .invoice, of: invoice.customerID, config.numbering.forCustomer(onClock: owner.testClockID), on: db)
+            .invoice, of: invoice.customerID, onClock: owner.testClockID, config.numbering, on: db)
         let totals = invoice.totals
         let lines = invoice.lines
         invoice = try Invoice(

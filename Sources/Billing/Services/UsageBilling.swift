@@ -442,8 +442,7 @@ public enum UsageBilling {
         // What was written so far goes first: the global series' lock is taken last.
         try events.flush(at: now, on: db)
         let numbered = try InvoiceWriter.finalizeDrafts(
-            finalized, numbering: config.numbering.forCustomer(onClock: events.testClockID), now: now,
-            testClockID: events.testClockID, on: db)
+            finalized, numbering: config.numbering, now: now, testClockID: events.testClockID, on: db)
         try CustomerService.saveBalances(
             balances.filter { before[$0.key] != $0.value }, events: &events, now: now, on: db)
         if !applied.isEmpty {

@@ -68,8 +68,7 @@ enum InvoiceWriter {
                 invoice)
         }
         let statements = Inserts(invoices)
-        let numbered = statements.insert(
-            numbering: config.numbering.forCustomer(onClock: events.testClockID), events: invoiceEvents, at: now)
+        let numbered = statements.insert(numbering: config.numbering, events: invoiceEvents, at: now)
         try events.flush(at: now, on: db)
         try db.query(statements.lines)
         let numbers = try db.query(numbered).rows.map { $0.string(0) }
@@ -127,8 +126,9 @@ enum InvoiceWriter {
     }
 
     /// Finalizes drafts priced and finalized in memory (`Invoice.finalize`): one statement
-    /// numbers them from `numbering`'s series, stores their totals and states, and appends
-    /// their `invoice.finalized` (and `invoice.paid`) events with their numbers put in.
+    /// numbers them from `numbering`'s series (their own for customers on a test clock),
+    /// stores their totals and states, and appends their `invoice.finalized` (and
+    /// `invoice.paid`) events with their numbers put in.
     static func finalizeDrafts(
         _ drafts: [Invoice], numbering: InvoiceNumbering, now: Timestamp, testClockID: ID<TestClock>?,
         on db: Connection
@@ -151,7 +151,7 @@ enum InvoiceWriter {
             \(SQLArray(drafts) { $0.dueAt })::timestamptz[], \(SQLArray(drafts) { $0.paidAt })::timestamptz[]) \
             WITH ORDINALITY AS v(id, customer_id, status, days_until_due, subtotal_cents, discount_cents, discounts, \
             tax_cents, taxes, total_cents, balance_applied_cents, amount_cents, amount_remaining_cents, due_at, paid_at, n)), \
-            \(unsafeSQL: NumberSeries.numberingCTEs(numbering)), \
+            \(unsafeSQL: NumberSeries.numberingCTEs(numbering.forCustomer(onClock: testClockID))), \
             u AS (UPDATE invoices i SET number = numbered.number, status = v.status, days_until_due = v.days_until_due, \
             subtotal_cents = v.subtotal_cents, discount_cents = v.discount_cents, discounts = v.discounts, \
             tax_cents = v.tax_cents, taxes = v.taxes, total_cents = v.total_cents, \
@@ -246,7 +246,9 @@ enum InvoiceWriter {
         /// the pattern can only be that key (a quote inside a JSON string is escaped), and an
         /// invoice's lines have no `number`.
         func insert(numbering: InvoiceNumbering?, events: EventLog.Pending, at time: Timestamp) -> SQLQuery {
-            invoices.count == 1
+            // A customer on a test clock (its events carry the clock) has its own series.
+            let numbering = numbering?.forCustomer(onClock: events.testClockID)
+            return invoices.count == 1
                 ? insertOne(numbering: numbering, events: events, at: time)
                 : insertBatch(numbering: numbering, events: events.rows, testClockID: events.testClockID, at: time)
         }

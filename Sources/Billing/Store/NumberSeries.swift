@@ -56,11 +56,14 @@ enum NumberSeries {
         }
     }
 
-    /// Takes the next number of `customer`'s series of `document` (see `takingNext`).
-    static func next(_ document: Document, of customer: ID<Customer>, _ numbering: InvoiceNumbering, on db: Connection)
-        throws -> String
-    {
-        guard let number = try db.query(takingNext(document, of: customer, numbering)).first?.string(0) else {
+    /// Takes the next number of `customer`'s series of `document` (see `takingNext`), a
+    /// customer on `clock` numbered in its own series whatever `numbering` says.
+    static func next(
+        _ document: Document, of customer: ID<Customer>, onClock clock: ID<TestClock>?, _ numbering: InvoiceNumbering,
+        on db: Connection
+    ) throws -> String {
+        let series = numbering.forCustomer(onClock: clock)
+        guard let number = try db.query(takingNext(document, of: customer, series)).first?.string(0) else {
             throw BillingError.notFound("no such customer")
         }
         return number
