@@ -25,6 +25,7 @@ public final class WebhookSender {
     /// its requests are in flight: the transfer thread's alone.
     private var queues: [ID<WebhookEndpoint>: (queue: ArraySlice<Exchange.Ready>, inFlight: Int)] = [:]
     private var finished: [Exchange.Finished] = []
+    private var signature = WebhookSignature()
     private var expired: [ID<WebhookEndpoint>] = []
 
     public init(
@@ -124,7 +125,8 @@ public final class WebhookSender {
         queues[id]?.inFlight += 1
         let delivery = ready.delivery
         let started = Clock.monotonicNanos()
-        transport.post(Self.request(for: delivery, body: ready.body, at: .now())) { [self] outcome in
+        transport.post(Self.request(for: delivery, body: ready.body, at: .now(), signature: &signature)) {
+            [self] outcome in
             queues[id]?.inFlight -= 1
             if let endpoint = queues[id], endpoint.inFlight == 0, endpoint.queue.isEmpty { queues[id] = nil }
             finished.append(
@@ -144,12 +146,13 @@ public final class WebhookSender {
 
     /// The POST of one delivery, signed for an attempt made at `time`.
     static func request(
-        for delivery: WebhookDeliveryStore.Claimed, body: [UInt8], at time: Timestamp
+        for delivery: WebhookDeliveryStore.Claimed, body: [UInt8], at time: Timestamp,
+        signature: inout WebhookSignature
     ) -> WebhookTransport.Request {
         WebhookTransport.Request(
             url: delivery.url,
             headers: [
-                "Billing-Signature: " + WebhookSignature.header(body: body, secrets: delivery.secrets, at: time),
+                "Billing-Signature: " + signature.header(body: body, secrets: delivery.secrets, at: time),
                 "Billing-Event-Id: \(delivery.event.id)", "Billing-Delivery-Id: \(delivery.id)",
             ], body: body)
     }
@@ -163,7 +166,10 @@ public final class WebhookSender {
         let delivery = try WebhookDeliveryStore.lockForRetry(id, now: .now(), on: db)
         let transport = WebhookTransport(allowPrivate: settings.allowPrivate)
         var outcome: WebhookDeliveryStore.Outcome?
-        transport.post(request(for: delivery, body: body(of: delivery), at: .now())) { outcome = $0 }
+        var signature = WebhookSignature()
+        transport.post(request(for: delivery, body: body(of: delivery), at: .now(), signature: &signature)) {
+            outcome = $0
+        }
         while outcome == nil { transport.poll(millis: 100) }
         let attempt = WebhookDeliveryStore.Attempt(
             delivery: delivery, at: .now(), outcome: outcome!, schedule: settings.retrySchedule)

@@ -8,13 +8,17 @@ import Webhooks
     @Test func signsLikeStripeWithOneSignaturePerSecret() {
         let body = Array(#"{"a":1}"#.utf8)
         let time = Timestamp(epochSeconds: 1_700_000_000)
+        var signature = WebhookSignature()
         #expect(
-            WebhookSignature.header(body: body, secrets: ["whsec_test"], at: time)
+            signature.header(body: body, secrets: ["whsec_test"], at: time)
                 == "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789")
-        #expect(
-            WebhookSignature.header(body: body, secrets: ["whsec_test", "whsec_old"], at: time)
-                == "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789,"
-                + "v1=b9d801502bb535e960ee9aeee7a294b082bda5089d79c7db610b85116ce6faa6")
+        // Twice each: the second signature under a key already set up is the same.
+        for _ in 0..<2 {
+            #expect(
+                signature.header(body: body, secrets: ["whsec_test", "whsec_old"], at: time)
+                    == "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789,"
+                    + "v1=b9d801502bb535e960ee9aeee7a294b082bda5089d79c7db610b85116ce6faa6")
+        }
     }
 
     @Test func retriesFollowTheScheduleWithTenPercentJitterThenStop() {

@@ -10,10 +10,39 @@ public enum WebhookDeliveryStore {
         public var endpointID: ID<WebhookEndpoint>
         public var attempts: Int
         public var eventSeq: Int64
+        /// Where it stood among its endpoint's due deliveries when claimed.
+        public var position: Position
         public var url: String
         /// The current secret, then the previous one while it has not expired.
         public var secrets: [String]
         public var event: Event
+    }
+
+    /// A delivery's place in its endpoint's queue: due time (PostgreSQL's microseconds since
+    /// 1970), then event order, as the due-deliveries index orders them.
+    public struct Position: Comparable, Sendable {
+        public var dueMicros: Int64
+        public var eventSeq: Int64
+
+        public static func < (a: Position, b: Position) -> Bool {
+            (a.dueMicros, a.eventSeq) < (b.dueMicros, b.eventSeq)
+        }
+    }
+
+    /// What a claim asks of one endpoint: how many of its due deliveries, and from where.
+    public struct Wanted: Sendable {
+        public var endpoint: ID<WebhookEndpoint>
+        public var count: Int
+        /// Only deliveries after this position: past those already claimed, which the
+        /// index would otherwise walk through again (leased ones, and the entries of those
+        /// already recorded, until a vacuum removes them). Nil: from the first.
+        public var after: Position?
+
+        public init(endpoint: ID<WebhookEndpoint>, count: Int, after: Position?) {
+            self.endpoint = endpoint
+            self.count = count
+            self.after = after
+        }
     }
 
     /// How an attempt ended.
@@ -66,7 +95,8 @@ public enum WebhookDeliveryStore {
     /// The columns of `Claimed`, of `d` (the delivery), `w` (its endpoint), `e` (its event).
     private static func claimedColumns(now: Timestamp) -> SQLQuery {
         """
-        d.id, d.endpoint_id, d.attempts, d.event_seq, w.url, w.secret, \
+        d.id, d.endpoint_id, d.attempts, d.event_seq, \
+        coalesce(extract(epoch FROM d.next_attempt_at) * 1000000, 0)::bigint, w.url, w.secret, \
         CASE WHEN w.previous_secret_expires_at > \(now) THEN w.previous_secret END, \
         e.id, e.type, e.created_at, e.test_clock_id, e.data
         """
@@ -78,17 +108,18 @@ public enum WebhookDeliveryStore {
         let endpointID: ID<WebhookEndpoint> = try r.id()
         let attempts = try r.int()
         let eventSeq = try r.int64()
+        let position = Position(dueMicros: try r.int64(), eventSeq: eventSeq)
         let url = try r.string()
         let secrets = [try r.string()] + (r.optionalString().map { [$0] } ?? [])
         let event = try Event(&r)
         return Claimed(
-            id: id, endpointID: endpointID, attempts: attempts, eventSeq: eventSeq, url: url, secrets: secrets,
-            event: event)
+            id: id, endpointID: endpointID, attempts: attempts, eventSeq: eventSeq, position: position, url: url,
+            secrets: secrets, event: event)
     }
 
     /// Claims up to `limit` due deliveries of live endpoints, each endpoint's in event order:
-    /// as many as `wanted` says for it (`fresh` for an endpoint it does not name), none that
-    /// another sender holds. Each stays the caller's for `lease` seconds: past that another
+    /// as many as `wanted` says for it, after the position it names (`fresh` from the first
+    /// for an endpoint it does not name), none that another sender holds. Each stays the caller's for `lease` seconds: past that another
     /// sender may take it (the first one died), so delivery is at least once.
     ///
     /// Due and leased are judged by PostgreSQL's clock, to the microsecond: `now` is whole
@@ -97,21 +128,25 @@ public enum WebhookDeliveryStore {
     /// by one through the primary keys: hash joins over whole tables were the plan otherwise
     /// (measured: 23 of the 64 ms a claim of 2,000 took).
     public static func claim(
-        limit: Int, wanted: [(endpoint: ID<WebhookEndpoint>, count: Int)], fresh: Int, lease: Int,
-        now: Timestamp, on db: Connection
+        limit: Int, wanted: [Wanted], fresh: Int, lease: Int, now: Timestamp, on db: Connection
     ) throws -> [Claimed] {
+        // The position's microseconds back to a timestamp exactly (an interval times an
+        // integer below 2^53 is exact), compared as the index orders its entries.
         var query: SQLQuery = """
             WITH due AS (SELECT d.id FROM webhook_endpoints w \
-            LEFT JOIN unnest(\(SQLArray(wanted) { $0.endpoint })::uuid[], \(SQLArray(wanted) { $0.count })::int[]) \
-            AS f(id, wanted) ON f.id = w.id \
+            LEFT JOIN unnest(\(SQLArray(wanted) { $0.endpoint })::uuid[], \(SQLArray(wanted) { $0.count })::int[], \
+            \(SQLArray(wanted) { $0.after?.dueMicros })::bigint[], \(SQLArray(wanted) { $0.after?.eventSeq })::bigint[]) \
+            AS f(id, wanted, after_micros, after_seq) ON f.id = w.id \
             CROSS JOIN LATERAL (SELECT d.id FROM webhook_deliveries d WHERE d.endpoint_id = w.id \
             AND d.status = 'pending' AND d.next_attempt_at <= now() \
+            AND (d.next_attempt_at, d.event_seq) > (coalesce(timestamptz 'epoch' + f.after_micros * interval '1 microsecond', \
+            '-infinity'), coalesce(f.after_seq, 0)) \
             AND (d.leased_until IS NULL OR d.leased_until < now()) ORDER BY d.next_attempt_at, d.event_seq \
             LIMIT coalesce(f.wanted, \(fresh)) FOR UPDATE OF d SKIP LOCKED) d \
             WHERE w.disabled_reason IS NULL AND w.deleted_at IS NULL AND coalesce(f.wanted, \(fresh)) > 0 LIMIT \(limit)), \
             d AS (UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => \(lease)) \
             WHERE d.id = ANY(ARRAY(SELECT id FROM due)) \
-            RETURNING d.id, d.endpoint_id, d.attempts, d.event_seq, d.event_id) \
+            RETURNING d.id, d.endpoint_id, d.attempts, d.event_seq, d.next_attempt_at, d.event_id) \
             SELECT
             """
         query.append(" ")

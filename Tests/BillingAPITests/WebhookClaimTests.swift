@@ -1,0 +1,48 @@
+import Billing
+import Common
+import Postgres
+import Testing
+
+extension InProcessAPI {
+    /// The sender's claims (`WebhookDeliveryStore.claim`), in process against PostgreSQL:
+    /// each endpoint's next claim starts past its last claimed delivery, and a claim from
+    /// the first finds again what was given back before that position.
+    @Suite struct WebhookClaimTests {
+        let api: APIHarness
+        init() throws { api = try APIHarness() }
+
+        @Test func aClaimPastAPositionSkipsWhatCameBeforeAndOneFromTheFirstFindsIt() throws {
+            let db = try api.context.database()
+            var settings = WebhookSettings()
+            settings.allowHTTP = true
+            settings.allowPrivate = true
+            let endpoint = try WebhookEndpointService.create(
+                .init(url: "http://127.0.0.1:9/claims", enabledEvents: ["plan.created"], description: nil),
+                now: .now(), settings: settings, on: db
+            ).id
+            defer { _ = try? WebhookEndpointService.delete(endpoint, now: .now(), on: db) }
+            for _ in 0..<5 { _ = try api.plan() }
+
+            // `fresh: 0`: no other endpoint's deliveries (other tests may have made some).
+            func claim(_ count: Int, after: WebhookDeliveryStore.Position?) throws -> [WebhookDeliveryStore.Claimed] {
+                try WebhookDeliveryStore.claim(
+                    limit: 100, wanted: [.init(endpoint: endpoint, count: count, after: after)], fresh: 0, lease: 60,
+                    now: .now(), on: db)
+            }
+            let first = try claim(2, after: nil)
+            #expect(first.count == 2)
+            let rest = try claim(10, after: first.map(\.position).max())
+            #expect(rest.count == 3)
+            let all = first + rest
+            #expect(all.map(\.eventSeq) == all.map(\.eventSeq).sorted())
+            #expect(all.map(\.position) == all.map(\.position).sorted())
+            #expect(Set(all.map(\.id)).count == 5)
+
+            // Given back (a sender that stopped): before the last position, so only a claim
+            // from the first finds them.
+            try WebhookDeliveryStore.release(first.map(\.id), on: db)
+            #expect(try claim(10, after: all.map(\.position).max()).isEmpty)
+            #expect(try claim(10, after: nil).map(\.id) == first.map(\.id))
+        }
+    }
+}
