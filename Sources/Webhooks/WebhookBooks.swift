@@ -66,9 +66,12 @@ struct WebhookBooks: Sendable {
         /// The last claim found fewer due deliveries than it asked for: ask again only with
         /// the periodic claim, not as soon as the queue runs low.
         var drained = false
-        /// Where its next claim starts: past the last delivery claimed for it, while any
-        /// are outstanding (see `fromFirstMillis` for what a claim from here would miss).
+        /// Where its next claim starts: past the last delivery claimed for it while any are
+        /// outstanding, a little before it once none is (`settle`; see `fromFirstMillis`
+        /// for what a claim from here would miss).
         var after: WebhookDeliveryStore.Position?
+        /// When deliveries were last claimed for it (`millis()`).
+        var lastClaimed: Int64 = 0
 
         /// The first attempt sets the pace outright: averaged in from the 10 s assumed, a
         /// fast endpoint's first hundred attempts were claimed a few dozen at a time.
@@ -77,11 +80,17 @@ struct WebhookBooks: Sendable {
             heardFrom = true
         }
 
-        /// One claimed delivery is over (attempted, or dropped unstarted); with none left,
-        /// the next claim starts from the first.
+        /// One claimed delivery is over (attempted, or dropped unstarted). With none left,
+        /// the next claims start `lateCommitMicros` before the last claimed one's due time:
+        /// a transaction that began before the one that wrote it and committed after the
+        /// claim wrote deliveries due before it, found now by the next claim and not by
+        /// the next claim from the first. And looks that find nothing stay cheap: they do
+        /// not walk the index's entries of every delivery made before (measured: 2–5 ms a
+        /// look after a few bursts of 20,000, the interval between looks growing with it).
         mutating func settle() {
             outstanding -= 1
-            if outstanding == 0 { after = nil }
+            guard outstanding == 0, let last = after else { return }
+            after = .init(dueMicros: last.dueMicros - WebhookBooks.lateCommitMicros, eventSeq: 0)
         }
     }
 
@@ -96,20 +105,18 @@ struct WebhookBooks: Sendable {
 
     private static func millis() -> Int64 { Clock.monotonicNanos() / 1_000_000 }
 
-    /// How often the books look for new deliveries, at most: the wait between an event's
-    /// commit and its first attempt (measured: p50 79 ms at 1,000 events/s when they
-    /// looked every 100 ms).
-    static let claimMillis: Int64 = 20
-    /// A look that finds nothing comes back after this many times what it cost at least
-    /// (and within a second), so that looking stays under 2% of a core however many
-    /// endpoints it reads (measured: 1–3 ms for one endpoint, planning included and the
-    /// due-deliveries index walked past the entries of deliveries made since a vacuum).
-    static let idleLookups: Int64 = 50
+    /// How often the books look for new deliveries when no endpoint is running low.
+    static let claimMillis: Int64 = 100
     /// Claims start past each endpoint's last claimed delivery, but once in this long from
     /// its first due one: deliveries before that position may be due again (released by a
     /// sender that stopped, their lease passed, written by a transaction that committed
     /// late), and this bounds how long they wait.
     static let fromFirstMillis: Int64 = 1_000
+    /// How far before its last claimed delivery an idle endpoint's claims start (`settle`).
+    static let lateCommitMicros: Int64 = 100_000
+    /// An endpoint not claimed for in this long is forgotten (deleted, or quiet): its
+    /// deliveries are then claimed from the first, as a new endpoint's.
+    static let forgetMillis: Int64 = 60_000
 
     /// How many deliveries an endpoint may hold: what it starts at its pace in half the time a
     /// claimed delivery may still be started (the lease less an attempt), between
@@ -131,7 +138,6 @@ struct WebhookBooks: Sendable {
         var loads: [ID<WebhookEndpoint>: Load] = [:]
         var unrecorded: [WebhookDeliveryStore.Attempt] = []
         var lastClaim: Int64 = 0
-        var claimEvery = Self.claimMillis
         var lastFromFirst: Int64 = 0
         var lastRecord = Self.millis()
         while true {
@@ -151,10 +157,7 @@ struct WebhookBooks: Sendable {
             }
             var busy = false
             let now = Self.millis()
-            // Every 50 ms while attempts are still out; once the last one is back, its
-            // outcomes need not wait for more.
-            let recordEvery = loads.values.contains { $0.outstanding > 0 } ? 50 : 10
-            if unrecorded.count >= 1024 || (!unrecorded.isEmpty && now - lastRecord >= recordEvery) || unsent != nil {
+            if unrecorded.count >= 1024 || (!unrecorded.isEmpty && now - lastRecord >= 50) || unsent != nil {
                 try record(unrecorded, on: db)
                 unrecorded.removeAll(keepingCapacity: true)
                 lastRecord = now
@@ -165,8 +168,8 @@ struct WebhookBooks: Sendable {
                 try WebhookDeliveryStore.release(unsent + unqueued.map(\.delivery.id), on: db)
                 return
             }
-            if now - lastClaim >= claimEvery || loads.values.contains(where: hungry) {
-                let periodic = now - lastClaim >= claimEvery
+            if now - lastClaim >= Self.claimMillis || loads.values.contains(where: hungry) {
+                let periodic = now - lastClaim >= Self.claimMillis
                 let fromFirst = periodic && now - lastFromFirst >= Self.fromFirstMillis
                 if fromFirst { lastFromFirst = now }
                 let wanted = loads.map { id, load in
@@ -180,23 +183,21 @@ struct WebhookBooks: Sendable {
                 let claimed = try WebhookDeliveryStore.claim(
                     limit: 10_000, wanted: wanted, fresh: perEndpoint, lease: settings.leaseSeconds, now: .now(), on: db
                 )
-                if periodic && claimed.isEmpty {
-                    claimEvery = min(
-                        Self.fromFirstMillis, max(Self.claimMillis, (Self.millis() - now) * Self.idleLookups))
-                }
                 var got: [ID<WebhookEndpoint>: Int] = [:]
                 for delivery in claimed {
                     got[delivery.endpointID, default: 0] += 1
-                    loads[delivery.endpointID, default: Load()].after = max(
+                    loads[delivery.endpointID, default: Load()].lastClaimed = now
+                    loads[delivery.endpointID]!.after = max(
                         loads[delivery.endpointID]?.after ?? delivery.position, delivery.position)
                 }
                 for wanted in wanted where wanted.count > 0 {
                     loads[wanted.endpoint]?.drained = got[wanted.endpoint, default: 0] < wanted.count
                 }
                 for (endpoint, count) in got { loads[endpoint, default: Load()].outstanding += count }
-                // An endpoint with nothing outstanding is asked for as a new one (`fresh`):
-                // endpoints that were deleted or went quiet are not carried forever.
-                if periodic { loads = loads.filter { $0.value.outstanding > 0 } }
+                // Endpoints that were deleted or went quiet are not carried forever.
+                if periodic {
+                    loads = loads.filter { $0.value.outstanding > 0 || now - $0.value.lastClaimed < Self.forgetMillis }
+                }
                 if !claimed.isEmpty {
                     let ready = claimed.map {
                         Exchange.Ready(delivery: $0, body: WebhookSender.body(of: $0), startBy: startBy)

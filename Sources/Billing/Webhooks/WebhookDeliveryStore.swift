@@ -24,6 +24,11 @@ public enum WebhookDeliveryStore {
         public var dueMicros: Int64
         public var eventSeq: Int64
 
+        public init(dueMicros: Int64, eventSeq: Int64) {
+            self.dueMicros = dueMicros
+            self.eventSeq = eventSeq
+        }
+
         public static func < (a: Position, b: Position) -> Bool {
             (a.dueMicros, a.eventSeq) < (b.dueMicros, b.eventSeq)
         }
