@@ -81,12 +81,11 @@ struct WebhookBooks: Sendable {
         }
 
         /// One claimed delivery is over (attempted, or dropped unstarted). With none left,
-        /// the next claims start `lateCommitMicros` before the last claimed one's due time:
-        /// a transaction that began before the one that wrote it and committed after the
-        /// claim wrote deliveries due before it, found now by the next claim and not by
-        /// the next claim from the first. And looks that find nothing stay cheap: they do
-        /// not walk the index's entries of every delivery made before (measured: 2–5 ms a
-        /// look after a few bursts of 20,000, the interval between looks growing with it).
+        /// the next claims start `lateCommitMicros` before the last claimed one's due time,
+        /// not from the first: they still find the deliveries of a transaction that began a
+        /// little earlier and committed later, and when there is nothing to find they do not
+        /// walk the index's entries of every delivery already made (measured: 2–5 ms a claim
+        /// from the first after a few bursts of 20,000).
         mutating func settle() {
             outstanding -= 1
             guard outstanding == 0, let last = after else { return }

@@ -124,8 +124,9 @@ public enum WebhookDeliveryStore {
 
     /// Claims up to `limit` due deliveries of live endpoints, each endpoint's in event order:
     /// as many as `wanted` says for it, after the position it names (`fresh` from the first
-    /// for an endpoint it does not name), none that another sender holds. Each stays the caller's for `lease` seconds: past that another
-    /// sender may take it (the first one died), so delivery is at least once.
+    /// for an endpoint it does not name), none that another sender holds. Each stays the
+    /// caller's for `lease` seconds: past that another sender may take it (the first one
+    /// died), so delivery is at least once.
     ///
     /// Due and leased are judged by PostgreSQL's clock, to the microsecond: `now` is whole
     /// seconds, which held every new delivery back until the next second (measured: lag p50
