@@ -182,17 +182,20 @@ struct WebhookBooks: Sendable {
                 let claimed = try WebhookDeliveryStore.claim(
                     limit: 10_000, wanted: wanted, fresh: perEndpoint, lease: settings.leaseSeconds, now: .now(), on: db
                 )
-                var got: [ID<WebhookEndpoint>: Int] = [:]
+                // Each endpoint's share of the claim: how many, and the last one's position.
+                var got: [ID<WebhookEndpoint>: (count: Int, last: WebhookDeliveryStore.Position)] = [:]
                 for delivery in claimed {
-                    got[delivery.endpointID, default: 0] += 1
-                    loads[delivery.endpointID, default: Load()].lastClaimed = now
-                    loads[delivery.endpointID]!.after = max(
-                        loads[delivery.endpointID]?.after ?? delivery.position, delivery.position)
+                    let last = got[delivery.endpointID].map { max($0.last, delivery.position) } ?? delivery.position
+                    got[delivery.endpointID] = ((got[delivery.endpointID]?.count ?? 0) + 1, last)
                 }
                 for wanted in wanted where wanted.count > 0 {
-                    loads[wanted.endpoint]?.drained = got[wanted.endpoint, default: 0] < wanted.count
+                    loads[wanted.endpoint]?.drained = (got[wanted.endpoint]?.count ?? 0) < wanted.count
                 }
-                for (endpoint, count) in got { loads[endpoint, default: Load()].outstanding += count }
+                for (endpoint, share) in got {
+                    loads[endpoint, default: Load()].outstanding += share.count
+                    loads[endpoint]!.lastClaimed = now
+                    loads[endpoint]!.after = max(loads[endpoint]!.after ?? share.last, share.last)
+                }
                 // Endpoints that were deleted or went quiet are not carried forever.
                 if periodic {
                     loads = loads.filter { $0.value.outstanding > 0 || now - $0.value.lastClaimed < Self.forgetMillis }

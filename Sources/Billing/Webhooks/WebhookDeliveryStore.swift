@@ -10,12 +10,15 @@ public enum WebhookDeliveryStore {
         public var endpointID: ID<WebhookEndpoint>
         public var attempts: Int
         public var eventSeq: Int64
-        /// Where it stood among its endpoint's due deliveries when claimed.
-        public var position: Position
+        /// When it became due, PostgreSQL's microseconds since 1970.
+        public var dueMicros: Int64
         public var url: String
         /// The current secret, then the previous one while it has not expired.
         public var secrets: [String]
         public var event: Event
+
+        /// Where it stood among its endpoint's due deliveries when claimed.
+        public var position: Position { Position(dueMicros: dueMicros, eventSeq: eventSeq) }
     }
 
     /// A delivery's place in its endpoint's queue: due time (PostgreSQL's microseconds since
@@ -113,12 +116,12 @@ public enum WebhookDeliveryStore {
         let endpointID: ID<WebhookEndpoint> = try r.id()
         let attempts = try r.int()
         let eventSeq = try r.int64()
-        let position = Position(dueMicros: try r.int64(), eventSeq: eventSeq)
+        let dueMicros = try r.int64()
         let url = try r.string()
         let secrets = [try r.string()] + (r.optionalString().map { [$0] } ?? [])
         let event = try Event(&r)
         return Claimed(
-            id: id, endpointID: endpointID, attempts: attempts, eventSeq: eventSeq, position: position, url: url,
+            id: id, endpointID: endpointID, attempts: attempts, eventSeq: eventSeq, dueMicros: dueMicros, url: url,
             secrets: secrets, event: event)
     }
 
