@@ -134,6 +134,12 @@ struct WebhookBooks: Sendable {
 
     private func run() throws {
         let db = try Connection(conninfo: conninfo)
+        // The claims' and records' commits do not wait for the disk. What a crash of the
+        // machine can lose is their last fraction of a second: an outcome then unrecorded is
+        // sent again, a lease then lost lets another sender send it again: at least once,
+        // as promised. Their flushes no longer queue beside the write path's commits, which
+        // wait for the disk while they hold the invoice counter.
+        try db.query("SET synchronous_commit = off")
         var loads: [ID<WebhookEndpoint>: Load] = [:]
         var unrecorded: [WebhookDeliveryStore.Attempt] = []
         var lastClaim: Int64 = 0

@@ -44,5 +44,46 @@ extension InProcessAPI {
             #expect(try claim(10, after: all.map(\.position).max()).isEmpty)
             #expect(try claim(10, after: nil).map(\.id) == first.map(\.id))
         }
+
+        /// One index, `(endpoint_id, event_seq)`, both lists an endpoint's deliveries (in
+        /// its events' order, newest first, page by page) and keeps each event to one
+        /// delivery per endpoint.
+        @Test func deliveriesAreListedInEventOrderAndAnEventIsDeliveredOncePerEndpoint() throws {
+            let db = try api.context.database()
+            var settings = WebhookSettings()
+            settings.allowHTTP = true
+            settings.allowPrivate = true
+            let endpoint = try WebhookEndpointService.create(
+                .init(url: "http://127.0.0.1:9/order", enabledEvents: ["plan.created"], description: nil),
+                now: .now(), settings: settings, on: db
+            ).id
+            defer { _ = try? WebhookEndpointService.delete(endpoint, now: .now(), on: db) }
+            for _ in 0..<5 { _ = try api.plan() }
+
+            let newest = try WebhookDeliveryStore.list(
+                endpoint: endpoint, status: nil, page: PageRequest(limit: 3), on: db)
+            let older = try WebhookDeliveryStore.list(
+                endpoint: endpoint, status: nil, page: PageRequest(limit: 3, startingAfter: newest.data.last?.id.uuid),
+                on: db)
+            #expect(newest.hasMore && !older.hasMore)
+            let listed = (newest.data + older.data).map(\.eventID)
+            let events = try db.query(
+                """
+                SELECT e.id FROM events e JOIN webhook_deliveries d ON d.event_id = e.id \
+                WHERE d.endpoint_id = \(endpoint) ORDER BY e.seq DESC
+                """
+            ).rows.compactMap { $0.string(0).flatMap { ID<Event>(parsing: $0) } }
+            #expect(listed == events && listed.count == 5)
+
+            let again = #expect(throws: PostgresError.self) {
+                try db.query(
+                    """
+                    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, next_attempt_at) \
+                    SELECT endpoint_id, event_id, event_seq, event_type, now() FROM webhook_deliveries \
+                    WHERE endpoint_id = \(endpoint) LIMIT 1
+                    """)
+            }
+            #expect(again?.constraint == "webhook_deliveries_endpoint_event_seq_key")
+        }
     }
 }

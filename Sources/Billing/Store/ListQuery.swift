@@ -2,10 +2,13 @@ import Common
 import Postgres
 
 /// Reads one page of a table newest first. Order is the table's identity column `seq`,
-/// which follows commit-independent creation order exactly (ids and timestamps may tie).
+/// which follows commit-independent creation order exactly (ids and timestamps may tie),
+/// or another column unique among the rows the filters select (`order`).
 struct ListQuery {
     var table: String
     var columns: String
+    /// The column rows are ordered by; read as `seq`.
+    var order = "seq"
     var filters: [(column: String, text: String?)] = []
 
     init(table: String, columns: String) {
@@ -55,18 +58,18 @@ struct ListQuery {
         on db: Connection, page: PageRequest, joining join: Join?, cursor: (Item) -> String,
         decodeRows: ([Row]) throws -> [Item]
     ) throws -> Page<Item> {
-        var query = SQLQuery(unsafeSQL: "SELECT \(columns), seq FROM \(table) WHERE true")
+        var query = SQLQuery(unsafeSQL: "SELECT \(columns), \(order) AS seq FROM \(table) WHERE true")
         for filter in filters {
             query.append(unsafeSQL: " AND \(filter.column) = ")
             query.append(bindText: filter.text)
         }
         for condition in conditions { query.append(unsafeSQL: " AND \(condition)") }
         if let after = page.startingAfter {
-            query.append(unsafeSQL: " AND seq < (SELECT seq FROM \(table) WHERE id = ")
+            query.append(unsafeSQL: " AND \(order) < (SELECT \(order) FROM \(table) WHERE id = ")
             query.append(bind: after)
             query.append(unsafeSQL: ")")
         }
-        query.append(unsafeSQL: " ORDER BY seq DESC LIMIT ")
+        query.append(unsafeSQL: " ORDER BY \(order) DESC LIMIT ")
         query.append(bind: page.limit + 1)
         if let join { query = join.joined(to: query) }
         let items = try decodeRows(try db.query(query).rows)

@@ -282,6 +282,8 @@ public enum WebhookDeliveryStore {
     ) throws -> Page<WebhookDelivery> {
         _ = try WebhookEndpointService.get(endpoint, on: db)
         var query = ListQuery(table: "webhook_deliveries", columns: WebhookDelivery.columns)
+        // In its events' order: unique per endpoint, and the index of the deliveries' rows.
+        query.order = "event_seq"
         query.filter("endpoint_id", endpoint)
         query.filter("status", status?.rawValue)
         return try query.run(on: db, page: page, cursor: { $0.id.description }, decode: WebhookDelivery.init(row:))
