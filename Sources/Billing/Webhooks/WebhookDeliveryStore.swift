@@ -282,7 +282,8 @@ public enum WebhookDeliveryStore {
     ) throws -> Page<WebhookDelivery> {
         _ = try WebhookEndpointService.get(endpoint, on: db)
         var query = ListQuery(table: "webhook_deliveries", columns: WebhookDelivery.columns)
-        // In its events' order: unique per endpoint, and the index of the deliveries' rows.
+        // In their events' order: `event_seq` is unique per endpoint, and `(endpoint_id,
+        // event_seq)` is the index this reads.
         query.order = "event_seq"
         query.filter("endpoint_id", endpoint)
         query.filter("status", status?.rawValue)
