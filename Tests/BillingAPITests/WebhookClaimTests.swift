@@ -11,17 +11,24 @@ extension InProcessAPI {
         let api: APIHarness
         init() throws { api = try APIHarness() }
 
-        @Test func aClaimPastAPositionSkipsWhatCameBeforeAndOneFromTheFirstFindsIt() throws {
-            let db = try api.context.database()
+        /// A new endpoint for `plan.created` on loopback (allowed here), and five plans made
+        /// after it: five deliveries of its own.
+        func endpointWithFiveDeliveries(path: String, on db: Connection) throws -> ID<WebhookEndpoint> {
             var settings = WebhookSettings()
             settings.allowHTTP = true
             settings.allowPrivate = true
             let endpoint = try WebhookEndpointService.create(
-                .init(url: "http://127.0.0.1:9/claims", enabledEvents: ["plan.created"], description: nil),
+                .init(url: "http://127.0.0.1:9/\(path)", enabledEvents: ["plan.created"], description: nil),
                 now: .now(), settings: settings, on: db
             ).id
-            defer { _ = try? WebhookEndpointService.delete(endpoint, now: .now(), on: db) }
             for _ in 0..<5 { _ = try api.plan() }
+            return endpoint
+        }
+
+        @Test func aClaimPastAPositionSkipsWhatCameBeforeAndOneFromTheFirstFindsIt() throws {
+            let db = try api.context.database()
+            let endpoint = try endpointWithFiveDeliveries(path: "claims", on: db)
+            defer { _ = try? WebhookEndpointService.delete(endpoint, now: .now(), on: db) }
 
             // `fresh: 0`: no other endpoint's deliveries (other tests may have made some).
             func claim(_ count: Int, after: WebhookDeliveryStore.Position?) throws -> [WebhookDeliveryStore.Claimed] {
@@ -50,15 +57,8 @@ extension InProcessAPI {
         /// delivery per endpoint.
         @Test func deliveriesAreListedInEventOrderAndAnEventIsDeliveredOncePerEndpoint() throws {
             let db = try api.context.database()
-            var settings = WebhookSettings()
-            settings.allowHTTP = true
-            settings.allowPrivate = true
-            let endpoint = try WebhookEndpointService.create(
-                .init(url: "http://127.0.0.1:9/order", enabledEvents: ["plan.created"], description: nil),
-                now: .now(), settings: settings, on: db
-            ).id
+            let endpoint = try endpointWithFiveDeliveries(path: "order", on: db)
             defer { _ = try? WebhookEndpointService.delete(endpoint, now: .now(), on: db) }
-            for _ in 0..<5 { _ = try api.plan() }
 
             let newest = try WebhookDeliveryStore.list(
                 endpoint: endpoint, status: nil, page: PageRequest(limit: 3), on: db)
