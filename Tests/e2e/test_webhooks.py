@@ -6,12 +6,13 @@ stack, which allows neither."""
 import hashlib
 import hmac
 import json
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import Client, fire, new_customer, new_plan, sql
+from conftest import DATABASE_URL, Client, fire, new_customer, new_plan, sql
 from pool import Pool
 from webhook_receiver import Receiver, endpoint, forget_endpoints
 
@@ -168,6 +169,20 @@ def test_a_deleted_or_disabled_endpoint_gets_nothing_more(hooks, receiver):
     time.sleep(1.5)
     assert receiver.requests == []
     assert sql(f"SELECT count(*) FROM webhook_deliveries WHERE endpoint_id IN ('{gone['id']}', '{paused['id']}')") == [["0"]]
+
+
+def test_an_endpoint_row_is_never_deleted_so_every_delivery_keeps_its_endpoint(hooks, receiver):
+    # Deliveries name their endpoint without a foreign key (sql/0025): the row must stay.
+    hook = endpoint(hooks, receiver.url, types=["plan.created"])
+    new_plan(hooks)
+    receiver.wait_for("plan.created")
+    assert hooks.delete(f"/webhook-endpoints/{hook['id']}").status_code == 200
+    assert sql(f"SELECT deleted_at IS NOT NULL FROM webhook_endpoints WHERE id = '{hook['id']}'") == [["t"]]
+    for statement in [f"DELETE FROM webhook_endpoints WHERE id = '{hook['id']}'", "TRUNCATE webhook_endpoints CASCADE"]:
+        out = subprocess.run(["psql", DATABASE_URL, "-AtX", "-c", statement], capture_output=True, text=True)
+        assert out.returncode != 0 and "webhook endpoints are never deleted" in out.stderr, out.stderr
+    assert sql(f"""SELECT count(*) FROM webhook_deliveries d LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                   WHERE w.id IS NULL""") == [["0"]]
 
 
 def test_a_slow_endpoint_does_not_hold_up_a_fast_one(hooks):
