@@ -35,7 +35,7 @@ final class Exchange: Sendable {
         /// one entry each, not yet taken by the books.
         var expired: [ID<WebhookEndpoint>] = []
         /// Set once the transfers are over: what was queued and never started (released).
-        var unsent: [ID<WebhookDelivery>]?
+        var unsent: [WebhookDeliveryStore.Claimed]?
         /// The database error that stopped the books.
         var failure: (any Error)?
     }
@@ -170,7 +170,7 @@ struct WebhookBooks: Sendable {
             }
             if let unsent {
                 // What was claimed and not sent goes back at once, not when its lease passes.
-                try WebhookDeliveryStore.release(unsent + unqueued.map(\.delivery.id), on: db)
+                try WebhookDeliveryStore.release(unsent + unqueued.map(\.delivery), on: db)
                 return
             }
             if now - lastClaim >= Self.claimMillis || loads.values.contains(where: hungry) {

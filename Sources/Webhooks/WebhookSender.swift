@@ -49,7 +49,7 @@ public final class WebhookSender {
             conninfo: conninfo, settings: settings, logger: logger, perEndpoint: perEndpoint,
             exchange: exchange, waker: transport.waker)
         try alongside(books.keep) {
-            var unsent: [ID<WebhookDelivery>] = []
+            var unsent: [WebhookDeliveryStore.Claimed] = []
             // However the transfers end, the books thread is told to, so that it ends too.
             defer {
                 let (finished, expired, unsent) = (finished, expired, unsent)
@@ -61,7 +61,7 @@ public final class WebhookSender {
             }
             guard transfer(exchange, stopping: stopping) else { return }
             while transport.inFlight > 0 { transport.poll(millis: 100) }
-            unsent = queues.values.flatMap { $0.queue.map(\.delivery.id) }
+            unsent = queues.values.flatMap { $0.queue.map(\.delivery) }
         }
         if let failure = exchange.state.withLock({ $0.failure }) { throw failure }
     }

@@ -47,7 +47,7 @@ extension InProcessAPI {
 
             // Given back (a sender that stopped): before the last position, so only a claim
             // from the first finds them.
-            try WebhookDeliveryStore.release(first.map(\.id), on: db)
+            try WebhookDeliveryStore.release(first, on: db)
             #expect(try claim(10, after: all.map(\.position).max()).isEmpty)
             #expect(try claim(10, after: nil).map(\.id) == first.map(\.id))
         }
@@ -78,12 +78,37 @@ extension InProcessAPI {
             let again = #expect(throws: PostgresError.self) {
                 try db.query(
                     """
-                    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, next_attempt_at) \
-                    SELECT endpoint_id, event_id, event_seq, event_type, now() FROM webhook_deliveries \
+                    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_seq, event_type, next_attempt_at) \
+                    SELECT gen_random_uuid(), endpoint_id, event_id, event_seq, event_type, now() FROM webhook_deliveries \
                     WHERE endpoint_id = \(endpoint) LIMIT 1
                     """)
             }
             #expect(again?.constraint == "webhook_deliveries_endpoint_event_seq_key")
+        }
+
+        /// A delivery's id carries its key (sql/0026): it is found by that key, with no index
+        /// on `id`, and an id that is no delivery's finds nothing.
+        @Test func aDeliveryIsFoundByTheKeyItsIdCarries() throws {
+            let db = try api.context.database()
+            let endpoint = try endpointWithFiveDeliveries(path: "key", on: db)
+            defer { _ = try? WebhookEndpointService.delete(endpoint, now: .now(), on: db) }
+
+            let rows = try db.query(
+                """
+                SELECT d.id, w.seq, d.event_seq FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+                WHERE d.endpoint_id = \(endpoint)
+                """
+            ).rows
+            #expect(rows.count == 5)
+            for row in rows {
+                let id = try #require(row.string(0).flatMap { ID<WebhookDelivery>(parsing: $0) })
+                let key = WebhookDeliveryKey(endpointSeq: Int64(row.string(1)!)!, eventSeq: Int64(row.string(2)!)!)
+                #expect(WebhookDeliveryKey(id) == key)
+                #expect(try WebhookDeliveryStore.get(id, on: db).id == id)
+            }
+            for stranger in [ID<WebhookDelivery>.generate(), ID(parsing: "9b2f4c1e-8a3d-4e5f-9a6b-7c8d9e0f1a2b")!] {
+                #expect(throws: BillingError.self) { try WebhookDeliveryStore.get(stranger, on: db) }
+            }
         }
     }
 }

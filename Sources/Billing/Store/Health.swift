@@ -4,7 +4,7 @@ import Postgres
 public enum Health {
     /// The newest migration this binary's SQL expects; `/health/ready` compares it with
     /// `schema_migrations` (a test keeps it equal to the newest file in `sql/`).
-    public static let latestMigration = "0025_event_triggers_cheaper"
+    public static let latestMigration = "0026_webhook_delivery_ids_carry_their_key"
 
     public enum Migrations: String, Sendable {
         case current, pending, ahead

@@ -9,6 +9,9 @@ struct ListQuery {
     var columns: String
     /// The column rows are ordered by; read as `seq`.
     var order = "seq"
+    /// The condition that finds the row a cursor names, as `d`: by its `id`, or for a
+    /// table with no index on `id` (webhook deliveries), by the key the id carries.
+    var locating: @Sendable (UUID128) -> SQLQuery = { "d.id = \($0)" }
     var filters: [(column: String, text: String?)] = []
 
     init(table: String, columns: String) {
@@ -65,8 +68,8 @@ struct ListQuery {
         }
         for condition in conditions { query.append(unsafeSQL: " AND \(condition)") }
         if let after = page.startingAfter {
-            query.append(unsafeSQL: " AND \(order) < (SELECT \(order) FROM \(table) WHERE id = ")
-            query.append(bind: after)
+            query.append(unsafeSQL: " AND \(order) < (SELECT d.\(order) FROM \(table) d WHERE ")
+            query.append(locating(after))
             query.append(unsafeSQL: ")")
         }
         query.append(unsafeSQL: " ORDER BY \(order) DESC LIMIT ")
@@ -74,7 +77,8 @@ struct ListQuery {
         if let join { query = join.joined(to: query) }
         let items = try decodeRows(try db.query(query).rows)
         if items.isEmpty, let after = page.startingAfter {
-            let exists = try db.query("SELECT 1 FROM \(unsafeSQL: table) WHERE id = \(after)").rowCount > 0
+            let exists =
+                try db.query("SELECT 1 FROM \(unsafeSQL: table) d WHERE \(query: locating(after))").rowCount > 0
             if !exists { throw BillingError.invalid(field: "starting_after", message: "no such object") }
         }
         return Page(rows: items, limit: page.limit, cursor: cursor)
