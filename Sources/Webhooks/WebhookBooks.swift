@@ -140,6 +140,11 @@ struct WebhookBooks: Sendable {
         // as promised. Their flushes no longer queue beside the write path's commits, which
         // wait for the disk while they hold the invoice counter.
         try db.query("SET synchronous_commit = off")
+        // Every statement here reads a handful of rows by key (an index, the row addresses
+        // the claim locked): a sequential scan is never the plan. On tables whose statistics
+        // are still empty (a new database's first burst) the planner took one, and read the
+        // whole table for every claim (measured: 2,000 deliveries/s against 20,000).
+        try db.query("SET enable_seqscan = off")
         var loads: [ID<WebhookEndpoint>: Load] = [:]
         var unrecorded: [WebhookDeliveryStore.Attempt] = []
         var lastClaim: Int64 = 0
