@@ -55,10 +55,10 @@ $$;
 
 -- 2. A delivery's endpoint was a foreign key, whose check took a key-share lock on the
 --    endpoint's row for every delivery written (writers at once share it through a
---    multixact): 10–20% of the fan-out's cost. What it guaranteed holds without it:
---    deliveries are written only by the fan-out, for endpoints it has just read, and an
---    endpoint's row is never deleted (`DELETE /webhook-endpoints/{id}` sets `deleted_at`;
---    the application role has no DELETE, and this trigger refuses any other role's).
+--    multixact): a fifth to a quarter of the fan-out's cost. What it guaranteed holds
+--    without it: deliveries are written only by the fan-out, for endpoints it has just read,
+--    and an endpoint's row is never deleted (`DELETE /webhook-endpoints/{id}` sets
+--    `deleted_at`; the application role has no DELETE, and this trigger refuses any role's).
 ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_endpoint_id_fkey;
 
 CREATE FUNCTION refuse_webhook_endpoint_delete() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -2,8 +2,9 @@ import Common
 import Postgres
 
 /// What a delivery's id carries (sql/0026): its endpoint's `seq` and its event's `seq`, the
-/// table's key. The id needs no index of its own (each was a third of the cost of writing a
-/// delivery): a delivery is found by this key through `(endpoint_id, event_seq)`.
+/// table's key. The id needs no index of its own, which every delivery written and every
+/// outcome recorded went into: a delivery is found by this key through `(endpoint_id,
+/// event_seq)`.
 public struct WebhookDeliveryKey: Equatable, Sendable {
     public var endpointSeq: Int64
     public var eventSeq: Int64
