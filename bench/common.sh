@@ -13,8 +13,13 @@ trap cleanup EXIT
 
 start_stack() {
     # No per-client rate limit: wrk is one client on purpose.
+    # Quiet unless it fails: then what it said (bench/run's test clock once ended with no word).
     RATE_LIMIT=1000000r/s RATE_BURST=1000000 BILLING_RUN_INTERVAL=0 \
-        scripts/stack.sh up "$BENCH_DIR" "$BENCH_PORT" >/dev/null 2>&1
+        scripts/stack.sh up "$BENCH_DIR" "$BENCH_PORT" >"$BENCH_DIR/stack-up.log" 2>&1 || {
+        echo "$(basename "$0"): the stack did not start:" >&2
+        tail -n 30 "$BENCH_DIR/stack-up.log" >&2
+        exit 1
+    }
     URL=$(scripts/stack.sh url "$BENCH_DIR")
     HOME_DIR=$(scripts/stack.sh home "$BENCH_DIR")
     BASE=http://127.0.0.1:$BENCH_PORT
